@@ -1,0 +1,26 @@
+// The Version service of the real containerd daemons the stack runs (1.6 and 2.1), and the
+// peer's view of the same daemon (`ctr version`) for cross-checking.
+import { execFileSync } from "node:child_process";
+import { stack } from "@berth/testkit";
+import { describe, expect, it } from "vitest";
+import { createContainerd } from "../src/index.js";
+
+const s = stack();
+
+describe.skipIf(!s).each(s?.daemons ?? [])("containerd Version on $name", (daemon) => {
+  it("reports the same version as ctr", async () => {
+    await using client = createContainerd({ address: daemon.address, timeoutMs: 10_000 })._unsafeUnwrap();
+    const v = (await client.version())._unsafeUnwrap();
+    const ctr = execFileSync(daemon.ctr, ["--address", daemon.address, "version"], { encoding: "utf8" });
+    const server = /Server:[\s\S]*?Version:\s+(\S+)[\s\S]*?Revision:\s+(\S+)/.exec(ctr);
+    expect(server?.[1]).toBe(v.version);
+    expect(server?.[2]).toBe(v.revision);
+    expect(v.semver?.major).toBe(daemon.name === "containerd-2.1" ? 2 : 1);
+  });
+
+  it("works over the unix:// form and for many concurrent calls on one connection", async () => {
+    await using client = createContainerd({ address: `unix://${daemon.address}` })._unsafeUnwrap();
+    const all = await Promise.all(Array.from({ length: 50 }, () => client.version()));
+    expect(all.every((r) => r.isOk())).toBe(true);
+  });
+});
