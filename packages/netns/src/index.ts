@@ -1,0 +1,47 @@
+/**
+ * Persistent Linux network namespaces for host agents, interoperable with iproute2's `ip netns`: a namespace
+ * named `NAME` is the file `/run/netns/NAME` with the namespace bind-mounted on it, so `ip netns list`, `ip netns
+ * exec` and berth see the same namespaces.
+ *
+ * This release inspects: {@link inspectNetns} checks that a name or path really is a mounted *network*
+ * namespace (not a leftover placeholder file, not a namespace of another type), {@link listNetns} lists the
+ * directory and flags stale entries, {@link netnsOfPid} / {@link findNetnsOfPid} tell which namespace a process
+ * is in, and {@link findTool} locates `ip`, `nsenter` and `unshare`. Every fallible function returns a neverthrow
+ * `Result`/`ResultAsync` whose error is a {@link NetnsError}.
+ *
+ * Why work inside a namespace runs in a child process: a namespace belongs to a thread, and Node.js has no
+ * binding for setns(2) or unshare(2). Even with a native addon, switching the main thread would not switch
+ * libuv's thread pool (where DNS lookups and file I/O run), so one process would act in two namespaces at once,
+ * and a thread left in the wrong namespace is a bug that is hard to see. So code that must run inside a
+ * namespace runs in a child process started through `nsenter --net=PATH` (util-linux) or `ip netns exec NAME`
+ * (iproute2): its namespace is set before it starts and goes away with it. Inspecting needs none of that: it
+ * only reads files (stat, statfs, `/proc/self/mountinfo`).
+ *
+ * Debug output: `DEBUG=berth:netns*` (`berth:netns` for namespaces, `berth:netns:tools` for tool lookups and runs).
+ *
+ * @packageDocumentation
+ */
+export {
+  type ErrnoContext,
+  errnoOf,
+  NetnsError,
+  type NetnsErrorCode,
+  type NetnsErrorOptions,
+  netnsErrorFromErrno,
+} from "./errors.js";
+export {
+  currentNetns,
+  findNetnsOfPid,
+  formatNetnsIdentity,
+  type InspectOptions,
+  inspectNetns,
+  listNetns,
+  type NetnsEntry,
+  type NetnsIdentity,
+  type NetnsInfo,
+  NSFS_MAGIC,
+  netnsOfPid,
+  sameIdentity,
+} from "./inspect.js";
+export { DEFAULT_NETNS_DIR, NETNS_NAME_MAX, netnsPath, validateNetnsName } from "./name.js";
+export { type FindToolOptions, findTool, type NetnsTool, SYSTEM_TOOL_DIRS, TOOL_PACKAGES } from "./tools.js";
