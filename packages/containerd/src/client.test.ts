@@ -98,6 +98,23 @@ describe("Containerd over a real gRPC server", () => {
     expect((await client.version())._unsafeUnwrapErr().code).toBe("Canceled");
   });
 
+  it("reconnects on its own when the daemon comes back on the same socket", async () => {
+    const answer = (_c: unknown, cb: sendUnaryData<VersionResponse>) => cb(null, { version: "1.7.0", revision: "r" });
+    const path = await serve("restart", answer);
+    await using client = createContainerd({ address: path })._unsafeUnwrap();
+    expect((await client.version()).isOk()).toBe(true);
+    await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => s.tryShutdown(() => r()))));
+    rmSync(path, { force: true });
+    expect((await client.version())._unsafeUnwrapErr().code).toBe("Unavailable");
+    await serve("restart", answer);
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = (await client.version({ timeoutMs: 2_000 })).isOk();
+      if (!ok) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(ok).toBe(true);
+  });
+
   it("rejects an invalid namespace before any call", () => {
     const e = createContainerd({ address: "/x.sock", namespace: "bad namespace" })._unsafeUnwrapErr();
     expect(e.code).toBe("InvalidArgument");

@@ -12,9 +12,10 @@ describe.skipIf(!s).each(s?.daemons ?? [])("containerd Version on $name", (daemo
     await using client = createContainerd({ address: daemon.address, timeoutMs: 10_000 })._unsafeUnwrap();
     const v = (await client.version())._unsafeUnwrap();
     const ctr = execFileSync(daemon.ctr, ["--address", daemon.address, "version"], { encoding: "utf8" });
-    const server = /Server:[\s\S]*?Version:\s+(\S+)[\s\S]*?Revision:\s+(\S+)/.exec(ctr);
-    expect(server?.[1]).toBe(v.version);
-    expect(server?.[2]).toBe(v.revision);
+    const serverPart = ctr.slice(ctr.indexOf("Server:"));
+    const field = (name: string) => new RegExp(`^\\s*${name}:[ \\t]*(.*)$`, "m").exec(serverPart)?.[1]?.trim();
+    expect(field("Version")).toBe(v.version);
+    expect(field("Revision")).toBe(v.revision);
     expect(v.semver?.major).toBe(daemon.name === "containerd-2.1" ? 2 : 1);
   });
 
