@@ -45,7 +45,11 @@ export interface ComparisonResult {
   readonly met: boolean;
 }
 
-export async function runComparison(benchmark: string, c: Comparison, log: (line: string) => void): Promise<ComparisonResult> {
+export async function runComparison(
+  benchmark: string,
+  c: Comparison,
+  log: (line: string) => void,
+): Promise<ComparisonResult> {
   for (let i = 0; i < c.warmup; i++) {
     await c.berth.run();
     await c.peer.run();
@@ -67,7 +71,9 @@ export async function runComparison(benchmark: string, c: Comparison, log: (line
     a.push(x);
     b.push(y);
     ratios.push(x / y);
-    log(`  round ${i + 1}/${c.rounds}: ${c.berth.name} ${x.toFixed(2)} ${c.peer.name} ${y.toFixed(2)} (${c.unit}) ratio ${(x / y).toFixed(3)}`);
+    log(
+      `  round ${i + 1}/${c.rounds}: ${c.berth.name} ${x.toFixed(2)} ${c.peer.name} ${y.toFixed(2)} (${c.unit}) ratio ${(x / y).toFixed(3)}`,
+    );
   }
   const ratio = summarizeRatios(ratios);
   return {
@@ -102,7 +108,12 @@ export function markdownTable(results: readonly ComparisonResult[]): string {
 }
 
 /** Writes `<dir>/<benchmark>-<stamp>.json` and `.md`; returns the paths. */
-export function writeResults(dir: string, benchmark: string, results: readonly ComparisonResult[], meta: object): string[] {
+export function writeResults(
+  dir: string,
+  benchmark: string,
+  results: readonly ComparisonResult[],
+  meta: object,
+): string[] {
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const json = join(dir, `${benchmark}-${stamp}.json`);

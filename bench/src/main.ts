@@ -4,7 +4,14 @@ import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { versionBenchmark } from "./benchmarks/version.js";
-import { type Benchmark, type ComparisonResult, markdownTable, runComparison, verdictLine, writeResults } from "./harness.js";
+import {
+  type Benchmark,
+  type ComparisonResult,
+  markdownTable,
+  runComparison,
+  verdictLine,
+  writeResults,
+} from "./harness.js";
 
 const benchmarks: readonly Benchmark[] = [versionBenchmark];
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "results");

@@ -2,9 +2,9 @@
 // bare @grpc/grpc-js (hand-written codec, same channel options), on the same daemon socket.
 // No process start-up on either side: both run in this process on warm connections.
 import { createContainerd } from "@berth/containerd";
-import { BinaryReader } from "@bufbuild/protobuf/wire";
-import { credentials, makeGenericClientConstructor, Metadata } from "@grpc/grpc-js";
 import { stack } from "@berth/testkit";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { credentials, Metadata, makeGenericClientConstructor } from "@grpc/grpc-js";
 import type { Benchmark, Side } from "../harness.js";
 
 const CALLS_PER_ROUND = 300;
@@ -57,8 +57,9 @@ export const versionBenchmark: Benchmark = {
         new Promise<void>((resolve, reject) => {
           const md = new Metadata();
           md.set("containerd-namespace", "default");
-          (raw as unknown as Record<string, (req: unknown, md: Metadata, cb: (e: Error | null) => void) => void>)
-            .version?.({}, md, (e) => (e ? reject(e) : resolve()));
+          (
+            raw as unknown as Record<string, (req: unknown, md: Metadata, cb: (e: Error | null) => void) => void>
+          ).version?.({}, md, (e) => (e ? reject(e) : resolve()));
         });
       const berth: Side = {
         name: "berth",

@@ -1,7 +1,8 @@
 // `pnpm berth <command> [args]`: the reference host agent's command line.
 // Each command lives in ./commands/<name>.ts and uses only berth's public packages.
-import { versionCommand } from "./commands/version.js";
+
 import type { Command } from "./command.js";
+import { versionCommand } from "./commands/version.js";
 
 const commands: Readonly<Record<string, Command>> = {
   version: versionCommand,
@@ -10,7 +11,14 @@ const commands: Readonly<Record<string, Command>> = {
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return ["usage: pnpm berth <command> [args]", "", "commands:", ...lines, "", "Run `pnpm berth <command> --help` for a command's options."].join("\n");
+  return [
+    "usage: pnpm berth <command> [args]",
+    "",
+    "commands:",
+    ...lines,
+    "",
+    "Run `pnpm berth <command> --help` for a command's options.",
+  ].join("\n");
 }
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -41,7 +41,8 @@ export const versionCommand: Command = {
     await using client = created.value;
     const server = await client.version();
     if (server.isErr()) {
-      if (json) console.log(JSON.stringify({ berth, error: { code: server.error.code, message: server.error.message } }));
+      if (json)
+        console.log(JSON.stringify({ berth, error: { code: server.error.code, message: server.error.message } }));
       else console.error(`berth ${berth}\nberth: ${server.error.message}`);
       return 1;
     }
@@ -50,7 +51,9 @@ export const versionCommand: Command = {
       console.log(JSON.stringify({ berth, containerd: { address: client.endpoint.target, version, revision } }));
     } else {
       console.log(`Client:\n  berth       ${berth}\n  Node.js     ${process.version}`);
-      console.log(`Server:\n  containerd  ${version}\n  Revision    ${revision}\n  Address     ${client.endpoint.target}`);
+      console.log(
+        `Server:\n  containerd  ${version}\n  Revision    ${revision}\n  Address     ${client.endpoint.target}`,
+      );
     }
     return 0;
   },
