@@ -1,0 +1,55 @@
+/**
+ * ECS-compatible task metadata for host agents: unguessable per-container endpoint ids, the
+ * environment variables that point a container at its metadata and credentials endpoints, and pure
+ * functions that turn a typed task/container model into exactly the JSON the ECS agent serves on
+ * its v4 and v3 task metadata endpoints. Every fallible function returns a neverthrow `Result`
+ * whose error is a tagged {@link MetadataError}.
+ *
+ * @packageDocumentation
+ */
+export { ENDPOINT_ID_BYTES, type EndpointId, endpointIdsEqual, isEndpointId, newEndpointId } from "./endpoint-id.js";
+export {
+  type ContainerMetadataEnvOptions,
+  containerMetadataEnv,
+  DEFAULT_METADATA_BASE_URL,
+  isSdkAcceptedCredentialsUrl,
+} from "./env.js";
+export { MetadataError, type MetadataErrorCode, type MetadataErrorOptions } from "./errors.js";
+export { formatTimestamp, type Timestamp } from "./timestamp.js";
+export {
+  type ContainerResponseV3,
+  containerResponseV3,
+  type NetworkResponseV3,
+  type TaskResponseV3,
+  taskResponseV3,
+} from "./v3-json.js";
+export { containerResponseV4, type TaskResponseOptions, taskResponseV4 } from "./v4-json.js";
+export type {
+  ClockDriftResponse,
+  ClockDriftState,
+  ClockSynchronizationStatus,
+  ContainerLimits,
+  ContainerResponseV4,
+  ContainerState,
+  ContainerStatus,
+  ContainerType,
+  EphemeralStorageMetricsResponse,
+  EphemeralStorageState,
+  ErrorResponse,
+  HealthResponse,
+  HealthState,
+  HealthStatus,
+  LaunchType,
+  LimitsResponse,
+  NetworkResponseV4,
+  NetworkState,
+  PortBinding,
+  PortResponse,
+  TagError,
+  TaskLimits,
+  TaskResponseV4,
+  TaskState,
+  TaskStatus,
+  VolumeMount,
+  VolumeResponse,
+} from "./v4-types.js";
