@@ -11,7 +11,7 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import createDebug from "debug";
-import { err, errAsync, ok, ResultAsync } from "neverthrow";
+import { err, errAsync, ok, type Result, ResultAsync } from "neverthrow";
 import type { ContainerdEndpoint } from "./address.js";
 import { ContainerdError, codeOfGrpcStatus } from "./errors.js";
 
@@ -107,28 +107,22 @@ export class Transport {
     if (ctx.lease !== undefined) metadata.set("containerd-lease", ctx.lease);
     const options: Partial<GrpcCallOptions> = {};
     if (ctx.timeoutMs !== undefined) options.deadline = Date.now() + ctx.timeoutMs;
-    const started = performance.now();
-    const promise = new Promise<Res>((resolve, reject) => {
+    const started = debugGrpc.enabled ? performance.now() : 0;
+    const settled = new Promise<Result<Res, ContainerdError>>((resolve) => {
       const call = method.call(service, request, metadata, options, (error, response) => {
         ctx.signal?.removeEventListener("abort", onAbort);
-        const ms = (performance.now() - started).toFixed(1);
-        if (error) {
-          debugGrpc("%s ns=%s failed after %sms: %s", name, ctx.namespace, ms, error.message);
-          reject(error);
-        } else {
-          debugGrpc("%s ns=%s ok in %sms", name, ctx.namespace, ms);
-          resolve(response);
+        if (debugGrpc.enabled) {
+          const ms = (performance.now() - started).toFixed(1);
+          if (error) debugGrpc("%s ns=%s failed after %sms: %s", name, ctx.namespace, ms, error.message);
+          else debugGrpc("%s ns=%s ok in %sms", name, ctx.namespace, ms);
         }
+        if (error) resolve(this.explain(error, name, ctx, resource).then((e) => err(e)));
+        else resolve(ok(response));
       });
       const onAbort = () => call.cancel();
       ctx.signal?.addEventListener("abort", onAbort, { once: true });
     });
-    return new ResultAsync(
-      promise.then(
-        (value) => ok<Res, ContainerdError>(value),
-        async (error: unknown) => err<Res, ContainerdError>(await this.explain(error, name, ctx, resource)),
-      ),
-    );
+    return new ResultAsync(settled);
   }
 
   describe(): string {
