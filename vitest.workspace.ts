@@ -22,6 +22,8 @@ const projects: TestProjectInlineConfiguration[] = [
       include: ["packages/*/src/**/*.test.ts", "examples/src/**/*.test.ts", "bench/src/**/*.test.ts"],
       environment: "node",
       testTimeout: 15_000,
+      // Unit tests run first; the integration group follows with its own worker limit.
+      sequence: { groupOrder: 0 },
     },
   },
   {
@@ -35,6 +37,7 @@ const projects: TestProjectInlineConfiguration[] = [
       hookTimeout: 120_000,
       // Files share two daemons and a registry; two workers match the CI machine's two cores.
       maxWorkers: 2,
+      sequence: { groupOrder: 1 },
     },
   },
 ];
