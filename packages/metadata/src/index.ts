@@ -7,6 +7,39 @@
  *
  * @packageDocumentation
  */
+
+export {
+  CGROUP_METRICS_TYPE_URLS,
+  type CgroupMetrics,
+  type CgroupPidsStat,
+  type CgroupV1BlkioEntry,
+  type CgroupV1BlkioStat,
+  type CgroupV1CpuUsage,
+  type CgroupV1MemoryEntry,
+  type CgroupV1MemoryStat,
+  type CgroupV1Metrics,
+  type CgroupV1Throttle,
+  type CgroupV2CpuStat,
+  type CgroupV2IoEntry,
+  type CgroupV2MemoryStat,
+  type CgroupV2Metrics,
+  type Uint64,
+} from "./cgroup-metrics.js";
+export {
+  type DockerBlkioEntry,
+  type DockerBlkioStats,
+  type DockerCpuStats,
+  type DockerCpuUsage,
+  type DockerMemoryStats,
+  type DockerNetworkStats,
+  type DockerStats,
+  dockerStatsFromCgroup,
+  GO_ZERO_TIME,
+  type NetworkRateStats,
+  networkRate,
+  type PreviousSample,
+  type StatsSampleInput,
+} from "./docker-stats.js";
 export { ENDPOINT_ID_BYTES, type EndpointId, endpointIdsEqual, isEndpointId, newEndpointId } from "./endpoint-id.js";
 export {
   type ContainerMetadataEnvOptions,
@@ -15,6 +48,31 @@ export {
   isSdkAcceptedCredentialsUrl,
 } from "./env.js";
 export { MetadataError, type MetadataErrorCode, type MetadataErrorOptions } from "./errors.js";
+export { type NetnsRef, parseProcNetDev, type ReadNetnsCountersOptions, readNetnsCounters } from "./net-dev.js";
+export {
+  type ContainerUpdate,
+  type CredentialsEntry,
+  type CredentialsProvider,
+  createTaskRegistry,
+  type EndpointEntry,
+  type MetadataProvider,
+  type RoleCredentials,
+  type TaskRegistry,
+  type TaskUpdate,
+} from "./registry.js";
+export { type MetadataServer, type MetadataServerOptions, startMetadataServer } from "./server.js";
+export { registryFromStateFile, type StateFile, type StateFileCredentials, type StateFileTask } from "./state-file.js";
+export {
+  type CgroupStatsProvider,
+  type CgroupStatsProviderOptions,
+  createCgroupStatsProvider,
+  type MetricsSource,
+  type NetworkSource,
+  parseProcStatCpu,
+  readSystemCpuUsage,
+  type StatsProvider,
+} from "./stats-provider.js";
+export { AddressThrottle, DEFAULT_THROTTLE, type ThrottleOptions } from "./throttle.js";
 export { formatTimestamp, type Timestamp } from "./timestamp.js";
 export {
   type ContainerResponseV3,

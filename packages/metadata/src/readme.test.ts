@@ -1,9 +1,17 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { containerMetadataEnv, MetadataError, newEndpointId, type TaskState, taskResponseV4 } from "./index.js";
+import {
+  containerMetadataEnv,
+  createTaskRegistry,
+  MetadataError,
+  newEndpointId,
+  startMetadataServer,
+  type TaskState,
+  taskResponseV4,
+} from "./index.js";
 
 describe("README usage example", () => {
-  it("runs and produces what the README says", () => {
+  it("runs and produces what the README says", async () => {
     // #region usage
     const endpointId = newEndpointId(); // 32 hex digits, 128 random bits
 
@@ -52,6 +60,31 @@ describe("README usage example", () => {
     }
     // #endregion usage
 
+    // #region server
+    const registry = createTaskRegistry();
+    const [web] = task.containers;
+    if (web === undefined) throw new Error("the task has a container");
+    const registered = registry.registerTask(task, { [web.runtimeId]: endpointId });
+    if (registered.isErr()) throw registered.error;
+
+    // Loopback by default; give host "169.254.170.2" once that address is on an interface tasks reach.
+    const started = await startMetadataServer({ provider: registry, credentials: registry, port: 0 });
+    if (started.isErr()) throw started.error; // ListenFailed says why (port in use, address missing)
+    await using server = started.value; // closed gracefully at the end of the scope
+
+    const res = await fetch(`${server.url}/v4/${endpointId}/task`);
+    const served = await res.json(); // the same JSON as taskResponseV4(task), Containers[0].DockerId === web.runtimeId
+
+    registry.updateContainer(task.arn, web.runtimeId, { knownStatus: "STOPPED", exitCode: 0 });
+    const unknown = await fetch(`${server.url}/v4/${newEndpointId()}`); // 404, body: a JSON string, as ECS
+    // #endregion server
+
+    expect(served).toStrictEqual(JSON.parse(json));
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(unknown.status).toBe(404);
+    const after = (await (await fetch(`${server.url}/v4/${endpointId}`)).json()) as { KnownStatus: string };
+    expect(after.KnownStatus).toBe("STOPPED");
+
     expect(env.value).toStrictEqual({
       ECS_CONTAINER_METADATA_URI_V4: `http://169.254.170.2/v4/${endpointId}`,
       ECS_CONTAINER_METADATA_URI: `http://169.254.170.2/v3/${endpointId}`,
@@ -80,13 +113,20 @@ describe("README usage example", () => {
   it("is the example README.md shows", () => {
     const self = readFileSync(new URL("./readme.test.ts", import.meta.url), "utf8");
     const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-    const importLine = self.split("\n").find((line) => line.endsWith('from "./index.js";'));
-    const region = /\/\/ #region usage\n([\s\S]*?)\n\s*\/\/ #endregion usage/.exec(self)?.[1] ?? "";
-    const lines = region.split("\n");
-    const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => l.length - l.trimStart().length));
-    const body = lines.map((l) => l.slice(indent)).join("\n");
-    const expected = `${importLine?.replace("./index.js", "@berth/metadata")}\n\n${body}`;
-    const block = /```ts\n([\s\S]*?)\n```/.exec(readme)?.[1];
-    expect(block).toBe(expected);
+    const end = self.indexOf('} from "./index.js";');
+    const importBlock = self.slice(self.lastIndexOf("import {", end), end + '} from "./index.js";'.length);
+    const importLine = importBlock
+      .replace(/\s*\n\s*/g, " ")
+      .replace(", }", " }")
+      .replace("./index.js", "@berth/metadata");
+    const region = (name: string) => {
+      const text = new RegExp(`// #region ${name}\\n([\\s\\S]*?)\\n\\s*// #endregion ${name}`).exec(self)?.[1] ?? "";
+      const lines = text.split("\n");
+      const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => l.length - l.trimStart().length));
+      return lines.map((l) => l.slice(indent)).join("\n");
+    };
+    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)\n```/g)].map((m) => m[1]);
+    expect(blocks[0]).toBe(`${importLine}\n\n${region("usage")}`);
+    expect(blocks[1]).toBe(region("server"));
   });
 });
