@@ -1,0 +1,165 @@
+// berth's CNI invoker overhead: ADD + DEL of a bridge + host-local network through `createCni()` against the same
+// plugin invocations from a bash loop, with the same environment and the same stdin bytes berth sends.
+//
+// Fairness: both sides start the same plugin processes (bridge, which runs host-local) for every ADD and DEL and do
+// the same kernel work in a namespace and on a bridge created once. berth runs in this process (no start-up cost);
+// the peer is ONE bash process per round running all the round's cycles, so bash's start (about 2 ms) is counted
+// once per round, against rounds of several hundred ms. berth also writes, reads and removes libcni's cache file on
+// every cycle, as libcni does; the shell does not (that work is part of what berth is measured doing).
+//
+// A second comparison, against bare `child_process.spawn` of the same plugin with the same env and stdin from this
+// process, separates berth's own cost from Node's cost of starting a process (fork of a large, multi-threaded
+// process), which the bash comparison includes.
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes, randomInt } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildPluginStdin, createCni, findPlugin, networkList, pluginEnv } from "@berth/cni";
+import { stack } from "@berth/testkit";
+import type { Benchmark, Side } from "../harness.js";
+
+const CYCLES_PER_ROUND = 5;
+
+const PEER_SCRIPT = `set -e
+for i in $(seq 1 "$CYCLES"); do
+  CNI_COMMAND=ADD "$PLUGIN" < "$ADD_STDIN" > /dev/null
+  CNI_COMMAND=DEL "$PLUGIN" < "$DEL_STDIN" > /dev/null
+done
+`;
+
+export const cniBenchmark: Benchmark = {
+  name: "cni",
+  description: `CNI ADD+DEL of bridge+host-local, ${CYCLES_PER_ROUND} cycles per round: berth vs a bash loop`,
+  async prepare() {
+    const s = stack();
+    if (!s) throw new Error("the stack is not up: run `bash scripts/stack up` as root first");
+    const dir = mkdtempSync(join(tmpdir(), "berth-bench-cni-"));
+    const ns = `berth-bench-cni-${randomBytes(3).toString("hex")}`;
+    const bridge = `bt${randomBytes(4).toString("hex")}`;
+    const prefix = `10.222.${randomInt(1, 255)}`;
+    execFileSync("ip", ["netns", "add", ns]);
+    const teardown = async () => {
+      try {
+        execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+      } catch {}
+      try {
+        execFileSync("ip", ["link", "del", bridge], { stdio: "ignore" });
+      } catch {}
+      rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+      const list = networkList({
+        name: "berth-bench",
+        cniVersion: "1.0.0",
+        plugins: [
+          {
+            type: "bridge",
+            bridge,
+            isGateway: true,
+            ipam: { type: "host-local", ranges: [[{ subnet: `${prefix}.0/24` }]], dataDir: join(dir, "ipam") },
+          },
+        ],
+      })._unsafeUnwrap();
+      const cni = createCni({ cniPath: s.cniPath, cacheDir: join(dir, "cache") });
+      const attachment = { containerId: "bench-1", netns: `/var/run/netns/${ns}`, ifName: "eth0" };
+      const plugin = list.plugins[0] ?? { type: "bridge" };
+
+      // The peer's inputs, exactly as berth builds them: ADD has no prevResult; DEL gets the cached result (one ADD's).
+      const sample = (await cni.add(list, attachment))._unsafeUnwrap();
+      (await cni.del(list, attachment))._unsafeUnwrap();
+      const input = { network: list.name, cniVersion: "1.0.0" };
+      writeFileSync(join(dir, "add.json"), buildPluginStdin(plugin, input));
+      writeFileSync(join(dir, "del.json"), buildPluginStdin(plugin, { ...input, prevResult: sample }));
+      const path = (await findPlugin("bridge", s.cniPath))._unsafeUnwrap();
+      const env = pluginEnv(process.env, { command: "ADD", ...attachment, cniPath: cni.cniPath });
+      delete (env as Record<string, string | undefined>).CNI_COMMAND;
+
+      const berth: Side = {
+        name: "berth",
+        async run() {
+          const t = performance.now();
+          for (let i = 0; i < CYCLES_PER_ROUND; i++) {
+            (await cni.add(list, attachment))._unsafeUnwrap();
+            (await cni.del(list, attachment))._unsafeUnwrap();
+          }
+          return performance.now() - t;
+        },
+      };
+      const peer: Side = {
+        name: "bash",
+        run() {
+          const t = performance.now();
+          return new Promise<number>((resolve, reject) => {
+            const child = spawn("bash", ["-c", PEER_SCRIPT], {
+              env: {
+                ...env,
+                CYCLES: String(CYCLES_PER_ROUND),
+                PLUGIN: path,
+                ADD_STDIN: join(dir, "add.json"),
+                DEL_STDIN: join(dir, "del.json"),
+              },
+              stdio: ["ignore", "ignore", "pipe"],
+            });
+            let stderr = "";
+            child.stderr.on("data", (d: Buffer) => {
+              stderr += d.toString();
+            });
+            child.on("error", reject);
+            child.on("close", (code) =>
+              code === 0 ? resolve(performance.now() - t) : reject(new Error(`bash loop failed (${code}): ${stderr}`)),
+            );
+          });
+        },
+      };
+      const spawnOnce = (stdinFile: string, command: string) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(path, [], { env: { ...env, CNI_COMMAND: command }, stdio: ["pipe", "pipe", "pipe"] });
+          child.stdout.resume();
+          child.stderr.resume();
+          child.on("error", reject);
+          child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}`))));
+          child.stdin.end(readFileSync(stdinFile));
+        });
+      const nodeSpawn: Side = {
+        name: "node-spawn",
+        async run() {
+          const t = performance.now();
+          for (let i = 0; i < CYCLES_PER_ROUND; i++) {
+            await spawnOnce(join(dir, "add.json"), "ADD");
+            await spawnOnce(join(dir, "del.json"), "DEL");
+          }
+          return performance.now() - t;
+        },
+      };
+      return {
+        comparisons: [
+          {
+            name: "cni-add-del",
+            unit: `ms per ${CYCLES_PER_ROUND} ADD+DEL`,
+            berth,
+            peer,
+            rounds: 20,
+            warmup: 1,
+            goal: { op: "<=", value: 1.05 },
+            metric: "time",
+          },
+          {
+            name: "cni-add-del-vs-node-spawn",
+            unit: `ms per ${CYCLES_PER_ROUND} ADD+DEL`,
+            berth,
+            peer: nodeSpawn,
+            rounds: 20,
+            warmup: 1,
+            goal: { op: "<=", value: 1.05 },
+            metric: "time",
+          },
+        ],
+        teardown,
+      };
+    } catch (e) {
+      await teardown();
+      throw e;
+    }
+  },
+};
