@@ -11,6 +11,9 @@
  *   names the Debian package.
  * - `InvalidName`: the namespace name breaks iproute2's rules.
  * - `Aborted`: the caller's `AbortSignal` fired.
+ * - `Timeout`: a command run inside a namespace did not finish within its `timeoutMs` (it was killed).
+ * - `NotOwned`: the namespace was not created by berth (no owner marker, or the marker is for another
+ *   namespace of the same name); deleting it needs `force: true`.
  * - `Failed`: anything else; see the message and `cause`.
  */
 export type NetnsErrorCode =
@@ -22,6 +25,8 @@ export type NetnsErrorCode =
   | "ToolMissing"
   | "InvalidName"
   | "Aborted"
+  | "Timeout"
+  | "NotOwned"
   | "Failed";
 
 /** Options accepted by {@link NetnsError}'s constructor. */

@@ -3,7 +3,13 @@
  * named `NAME` is the file `/run/netns/NAME` with the namespace bind-mounted on it, so `ip netns list`, `ip netns
  * exec` and berth see the same namespaces.
  *
- * This release inspects: {@link inspectNetns} checks that a name or path really is a mounted *network*
+ * {@link createNetns} creates one the way `ip netns add` does and returns a {@link Netns} handle (deleted by
+ * `await using` when the scope ends); {@link deleteNetns} removes one like `ip netns delete` (idempotent, refusing
+ * namespaces berth did not create unless forced); {@link execInNetns} / {@link spawnInNetns} run a command inside;
+ * {@link sweepNetns} removes what crashed owners left behind, found by the owner markers berth writes under
+ * {@link DEFAULT_STATE_DIR}.
+ *
+ * Inspecting: {@link inspectNetns} checks that a name or path really is a mounted *network*
  * namespace (not a leftover placeholder file, not a namespace of another type), {@link listNetns} lists the
  * directory and flags stale entries, {@link netnsOfPid} / {@link findNetnsOfPid} tell which namespace a process
  * is in, and {@link findTool} locates `ip`, `nsenter` and `unshare`. Every fallible function returns a neverthrow
@@ -17,10 +23,14 @@
  * (iproute2): its namespace is set before it starts and goes away with it. Inspecting needs none of that: it
  * only reads files (stat, statfs, `/proc/self/mountinfo`).
  *
- * Debug output: `DEBUG=berth:netns*` (`berth:netns` for namespaces, `berth:netns:tools` for tool lookups and runs).
+ * Debug output: `DEBUG=berth:netns*` (`berth:netns` for namespaces created, inspected and deleted,
+ * `berth:netns:exec` for commands run inside, `berth:netns:sweep` for sweeps, `berth:netns:tools` for tool lookups
+ * and runs).
  *
  * @packageDocumentation
  */
+export { type CreateNetnsOptions, createNetns, type NetnsEtcFiles } from "./create.js";
+export { type DeleteNetnsOptions, deleteNetns } from "./delete.js";
 export {
   type ErrnoContext,
   errnoOf,
@@ -29,6 +39,17 @@ export {
   type NetnsErrorOptions,
   netnsErrorFromErrno,
 } from "./errors.js";
+export {
+  ETC_NETNS_DIR,
+  type ExecInNetnsOptions,
+  type ExecResult,
+  type ExitStatus,
+  execInNetns,
+  type NetnsProcess,
+  type SpawnInNetnsOptions,
+  spawnInNetns,
+} from "./exec.js";
+export { Netns, type NetnsHandleInit, type OpenNetnsOptions, openNetns } from "./handle.js";
 export {
   currentNetns,
   findNetnsOfPid,
@@ -44,4 +65,6 @@ export {
   sameIdentity,
 } from "./inspect.js";
 export { DEFAULT_NETNS_DIR, NETNS_NAME_MAX, netnsPath, validateNetnsName } from "./name.js";
+export { DEFAULT_STATE_DIR, type OwnerMarker, type ProcessIdentity } from "./owner.js";
+export { type SweepNetnsOptions, type SweepReport, sweepNetns } from "./sweep.js";
 export { type FindToolOptions, findTool, type NetnsTool, SYSTEM_TOOL_DIRS, TOOL_PACKAGES } from "./tools.js";

@@ -22,7 +22,14 @@ function fakeTool(sub: string, tool: string, script: string): string {
 
 describe("findTool", () => {
   it("names the Debian package of each tool", () => {
-    expect(TOOL_PACKAGES).toEqual({ ip: "iproute2", nsenter: "util-linux", unshare: "util-linux" });
+    expect(TOOL_PACKAGES).toEqual({
+      ip: "iproute2",
+      nsenter: "util-linux",
+      unshare: "util-linux",
+      flock: "util-linux",
+      mount: "mount",
+      umount: "mount",
+    });
   });
 
   it("fails with ToolMissing naming the Debian package", async () => {

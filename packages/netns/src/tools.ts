@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { delimiter, isAbsolute, join } from "node:path";
@@ -8,14 +8,20 @@ import { NetnsError, netnsErrorFromErrno } from "./errors.js";
 
 const debug = createDebug("berth:netns:tools");
 
-/** The external programs `@berth/netns` runs: `ip` (iproute2), `nsenter` and `unshare` (util-linux). */
-export type NetnsTool = "ip" | "nsenter" | "unshare";
+/**
+ * The external programs `@berth/netns` runs: `ip` (iproute2); `nsenter`, `unshare` and `flock` (util-linux);
+ * `mount` and `umount` (Debian's mount package, also util-linux upstream).
+ */
+export type NetnsTool = "ip" | "nsenter" | "unshare" | "flock" | "mount" | "umount";
 
 /** The Debian package that provides each {@link NetnsTool}. */
 export const TOOL_PACKAGES: Readonly<Record<NetnsTool, string>> = {
   ip: "iproute2",
   nsenter: "util-linux",
   unshare: "util-linux",
+  flock: "util-linux",
+  mount: "mount",
+  umount: "mount",
 };
 
 /** Searched after `$PATH`, because `ip` lives in sbin directories that a non-root `$PATH` often lacks. */
@@ -88,17 +94,25 @@ export interface ToolRun {
   readonly stderr: string;
 }
 
+/** Options of {@link runTool}. @internal */
+export interface RunToolOptions {
+  readonly signal?: AbortSignal;
+  readonly searchPath?: string;
+  /** Do not collect stdout (it goes to /dev/null): one pipe less for tools whose output is not read. */
+  readonly discardStdout?: boolean;
+}
+
 /**
- * Runs a tool found by {@link findTool} with `LC_ALL=C` (so its messages can be matched) and returns how it
- * ended, whatever the exit code: interpreting a non-zero exit is the caller's job. Fails only when the tool is
- * missing, cannot be started, or `signal` aborts it (`Aborted`; the process is killed).
+ * Runs a tool found by {@link findTool} with `LC_ALL=C` (so its messages can be matched) and stdin closed, and
+ * returns how it ended, whatever the exit code: interpreting a non-zero exit is the caller's job. Fails only
+ * when the tool is missing, cannot be started, or `signal` aborts it (`Aborted`; the process is killed).
  *
  * @internal not re-exported from the package entry point.
  */
 export function runTool(
   tool: NetnsTool,
   args: readonly string[],
-  options: { readonly signal?: AbortSignal; readonly searchPath?: string } = {},
+  options: RunToolOptions = {},
 ): ResultAsync<ToolRun, NetnsError> {
   const { signal } = options;
   if (signal?.aborted) {
@@ -107,25 +121,29 @@ export function runTool(
   return findTool(tool, options.searchPath === undefined ? {} : { searchPath: options.searchPath }).andThen((bin) => {
     debug("run %s %o", bin, args);
     const run = new Promise<Result<ToolRun, NetnsError>>((resolvePromise) => {
-      execFile(
-        bin,
-        [...args],
-        { encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, ...(signal === undefined ? {} : { signal }) },
-        (error, stdout, stderr) => {
-          if (error === null) {
-            resolvePromise(ok({ exitCode: 0, signal: null, stdout, stderr }));
-            return;
-          }
-          if (error.name === "AbortError" || typeof error.code === "string") {
-            resolvePromise(err(netnsErrorFromErrno(error, { path: bin, action: "run" })));
-            return;
-          }
-          const exitCode = typeof error.code === "number" ? error.code : null;
-          const killedBy = (error.signal ?? null) as NodeJS.Signals | null;
-          debug("%s exited with %s: %s", tool, exitCode ?? killedBy, stderr.trim());
-          resolvePromise(ok({ exitCode, signal: killedBy, stdout, stderr }));
-        },
-      );
+      const child = spawn(bin, [...args], {
+        env: { ...process.env, LC_ALL: "C" },
+        stdio: ["ignore", options.discardStdout ? "ignore" : "pipe", "pipe"],
+        ...(signal === undefined ? {} : { signal }),
+      });
+      const out: Buffer[] = [];
+      const errOut: Buffer[] = [];
+      child.stdout?.on("data", (b: Buffer) => out.push(b));
+      child.stderr?.on("data", (b: Buffer) => errOut.push(b));
+      let failure: unknown;
+      child.once("error", (e) => {
+        failure ??= e;
+      });
+      child.once("close", (exitCode: number | null, killedBy: NodeJS.Signals | null) => {
+        const stdout = Buffer.concat(out).toString("utf8");
+        const stderr = Buffer.concat(errOut).toString("utf8");
+        if (failure !== undefined) {
+          resolvePromise(err(netnsErrorFromErrno(failure, { path: bin, action: "run" })));
+          return;
+        }
+        if (exitCode !== 0) debug("%s exited with %s: %s", tool, exitCode ?? killedBy, stderr.trim());
+        resolvePromise(ok({ exitCode, signal: killedBy, stdout, stderr }));
+      });
     });
     return new ResultAsync(run);
   });
