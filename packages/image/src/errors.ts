@@ -32,6 +32,10 @@ export type ImageErrorCode =
 export interface ImageErrorOptions {
   /** The image reference the failure concerns, as the caller wrote it (e.g. `busybox:latest`). */
   readonly reference?: string;
+  /** The HTTP status the registry answered with, when the failure came from a response. */
+  readonly status?: number;
+  /** The digest of the manifest or blob the failure concerns. */
+  readonly digest?: string;
   /** The underlying error. */
   readonly cause?: unknown;
 }
@@ -47,12 +51,18 @@ export class ImageError extends Error {
   readonly code: ImageErrorCode;
   /** The image reference the failure concerns, when there is one. */
   readonly reference: string | undefined;
+  /** The HTTP status the registry answered with, when the failure came from a response. */
+  readonly status: number | undefined;
+  /** The digest of the manifest or blob the failure concerns, when there is one. */
+  readonly digest: string | undefined;
 
   constructor(code: ImageErrorCode, message: string, options: ImageErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ImageError";
     this.code = code;
     this.reference = options.reference;
+    this.status = options.status;
+    this.digest = options.digest;
   }
 
   /** True for failures that may succeed when retried unchanged (rate limiting, network trouble). */

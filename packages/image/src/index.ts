@@ -1,21 +1,55 @@
 /**
- * The foundation of berth's OCI image puller: naming images and choosing platforms, with every failure as a
- * tagged {@link ImageError} inside a neverthrow `Result`. No network is used by anything exported today.
+ * berth's OCI image puller: naming images, talking to registries and pulling images into a {@link Target}, with
+ * every failure as a tagged {@link ImageError} inside a neverthrow `Result` and every long operation cancellable.
  *
- * What exists:
  * - {@link parseReference}: the distribution reference grammar (`[registry[:port]/]path[:tag][@digest]`) with
- *   Docker Hub normalization (`busybox` -> `docker.io/library/busybox:latest`, API host `registry-1.docker.io`),
- *   giving an immutable {@link ImageReference}; {@link parseDigest} / {@link isDigest} for content digests.
- * - {@link parsePlatform}, {@link normalizePlatform}, {@link formatPlatform}, {@link platformMatches} and
- *   {@link hostPlatform}: OCI platforms with containerd's normalization (`aarch64` -> `arm64`,
- *   `armhf` -> `arm/v7`, `x86_64` -> `amd64`, ...) and matching rules.
- *
- * What is being built on top: the registry client (token auth, retries honoring `Retry-After`) and the puller
- * (platform resolution, concurrent verified and resumable blob downloads with progress).
+ *   Docker Hub normalization; {@link parseDigest} / {@link isDigest} for content digests.
+ * - {@link parsePlatform}, {@link normalizePlatform}, {@link platformMatches}, {@link hostPlatform}: OCI platforms
+ *   with containerd's normalization (`aarch64` -> `arm64`, `armhf` -> `arm/v7`, `x86_64` -> `amd64`).
+ * - {@link createRegistryClient}: distribution v2 over undici (HEAD resolve with GET fallback, bearer/Basic auth
+ *   with per-scope token caching, retries honoring `Retry-After`, redirects without leaking credentials,
+ *   mirrors), with credentials from {@link staticCredentials}, {@link dockerConfigCredentials} or
+ *   {@link functionCredentials}.
+ * - {@link pull}: platform selection, concurrent blob downloads verified while streaming and resumed with `Range`,
+ *   dedupe against the target, progress events, commit of the image record last.
+ * - {@link createOciLayoutTarget}: an OCI image layout directory (skopeo/umoci), written atomically.
  *
  * @packageDocumentation
  */
+export { type AuthChallenge, parseRetryAfter, parseWwwAuthenticate, TokenCache } from "./auth.js";
+export {
+  type CredentialsProvider,
+  type DockerConfigOptions,
+  dockerConfigCredentials,
+  functionCredentials,
+  type RegistryCredentials,
+  staticCredentials,
+} from "./credentials.js";
 export { ImageError, type ImageErrorCode, type ImageErrorOptions } from "./errors.js";
+export {
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  isForeignLayer,
+  isKnownLayerType,
+  type LayerCompression,
+  layerCompression,
+  MANIFEST_ACCEPT,
+  MAX_MANIFEST_BYTES,
+  MEDIA_TYPE_DOCKER_MANIFEST,
+  MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_MANIFEST,
+  parseManifest,
+  selectPlatform,
+  sha256Digest,
+} from "./manifest.js";
+export {
+  ANNOTATION_CONTAINERD_IMAGE_NAME,
+  ANNOTATION_REF_NAME,
+  createOciLayoutTarget,
+  type OciLayoutOptions,
+} from "./oci-layout.js";
 export {
   formatPlatform,
   hostPlatform,
@@ -25,6 +59,17 @@ export {
   platformFromNode,
   platformMatches,
 } from "./platform.js";
+export {
+  type BlobState,
+  DEFAULT_PULL_CONCURRENCY,
+  type ForeignLayerPolicy,
+  type PlannedBlob,
+  type PullOptions,
+  type PullPhase,
+  type PullProgress,
+  type PullResult,
+  pull,
+} from "./pull.js";
 export {
   DEFAULT_TAG,
   type DigestAlgorithm,
@@ -37,3 +82,16 @@ export {
   parseDigest,
   parseReference,
 } from "./reference.js";
+export {
+  type BlobResponse,
+  createRegistryClient,
+  type FetchedManifest,
+  type OpenBlobOptions,
+  type RegistryClient,
+  type RegistryClientOptions,
+  type RegistryEndpoint,
+  type RegistryHostConfig,
+  type ResolvedManifest,
+  type RetryOptions,
+} from "./registry-client.js";
+export type { BlobWriter, ImageRecord, Target, WriterOptions } from "./target.js";

@@ -1,0 +1,232 @@
+// Image pull into an OCI image layout: berth's puller (in process, a fresh registry client and a fresh directory
+// per round) against `skopeo copy docker://... oci:...` (a process per round; Go start-up is ~50 ms of a
+// multi-second round), on a ~365 MB, 5-layer gzip image in the stack's registry. A third comparison puts berth
+// against the machine's ceiling for the same bytes: sha256 + write of every blob from the page cache.
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+// bench/package.json does not list @berth/image yet (the lead adds `"@berth/image": "workspace:*"`); until then the
+// package is imported by path, which resolves to the same source the workspace link would.
+import { createOciLayoutTarget, createRegistryClient, pull } from "@berth/image";
+import { stack } from "@berth/testkit";
+import type { Benchmark, Comparison, Side } from "../harness.js";
+
+const REPO = "berth-bench/big";
+const TAG = "v1";
+const CACHE = join(tmpdir(), "berth-bench-pull");
+
+// Five gzip (level 1) layers: four of 72 MiB random bytes, one of 280 MiB repetitive text (~105 MB compressed:
+// gunzip-heavy, like a real rootfs). Deterministic sizes; random content (each build gets new digests).
+const MAKE_IMAGE = String.raw`
+import gzip, hashlib, json, os, sys, tarfile, io
+out = sys.argv[1]
+blobs = os.path.join(out, "blobs", "sha256"); os.makedirs(blobs, exist_ok=True)
+class Hashing:
+    def __init__(self, f): self.f = f; self.h = hashlib.sha256(); self.n = 0
+    def write(self, b): self.h.update(b); self.n += len(b); return self.f.write(b)
+    def flush(self): pass
+def put(b):
+    d = hashlib.sha256(b).hexdigest(); open(os.path.join(blobs, d), "wb").write(b); return "sha256:" + d, len(b)
+layers, diff_ids = [], []
+def make_layer(name, size, chunk):
+    tmp = os.path.join(out, "layer.tmp")
+    with open(tmp, "wb") as f:
+        outer = Hashing(f)
+        gz = gzip.GzipFile(fileobj=outer, mode="wb", compresslevel=1, mtime=0)
+        inner = Hashing(gz)
+        with tarfile.open(fileobj=inner, mode="w|") as t:
+            info = tarfile.TarInfo(name); info.size = size; info.mode = 0o644
+            class Src(io.RawIOBase):
+                left = size
+                def readable(self): return True
+                def readinto(self, b):
+                    n = min(len(b), self.left)
+                    if n <= 0: return 0
+                    b[:n] = chunk(n); self.left -= n; return n
+            t.addfile(info, io.BufferedReader(Src(), 1 << 20))
+        gz.close()
+    os.rename(tmp, os.path.join(blobs, outer.h.hexdigest()))
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + outer.h.hexdigest(), "size": outer.n})
+    diff_ids.append("sha256:" + inner.h.hexdigest())
+for i in range(4): make_layer("random%d.bin" % i, 72 << 20, os.urandom)
+words = b"".join(w.encode() for w in ("harbor ", "berth ", "quay ", "pier ", "dock ", "mooring ", "anchor ", "keel\n") * 4096)
+def text(n):
+    reps = n // len(words) + 1
+    return (words * reps)[:n]
+make_layer("text.txt", 280 << 20, text)
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                  "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+cd, cs = put(cfg)
+man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+                  "layers": layers}).encode()
+md, ms = put(man)
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+           "size": ms, "annotations": {"org.opencontainers.image.ref.name": "${TAG}"}}]}, open(os.path.join(out, "index.json"), "w"))
+json.dump({"imageLayoutVersion": "1.0.0"}, open(os.path.join(out, "oci-layout"), "w"))
+print("built", md, sum(l["size"] for l in layers) / 1e6, "MB")
+`;
+
+function run(cmd: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${stderr}`))));
+  });
+}
+
+async function registryHas(registry: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${registry}/v2/${REPO}/manifests/${TAG}`, {
+      method: "HEAD",
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+    });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds the layout once (kept in $TMPDIR/berth-bench-pull) and pushes it once. */
+async function ensureImage(registry: string): Promise<string> {
+  const layout = join(CACHE, "layout");
+  if (!existsSync(join(layout, "index.json"))) {
+    rmSync(layout, { recursive: true, force: true });
+    console.log("building the benchmark image (~365 MB, once)...");
+    execFileSync("python3", ["-c", MAKE_IMAGE, layout], { stdio: "inherit" });
+  }
+  if (!(await registryHas(registry))) {
+    console.log(`pushing it to ${registry}/${REPO}:${TAG} with skopeo (once)...`);
+    await run("skopeo", [
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      `oci:${layout}:${TAG}`,
+      `docker://${registry}/${REPO}:${TAG}`,
+    ]);
+  }
+  return layout;
+}
+
+function fresh(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export const pullBenchmark: Benchmark = {
+  name: "pull",
+  description: "pull a ~365 MB 5-layer image to an OCI layout: berth vs skopeo copy (and vs the sha256+write ceiling)",
+  async prepare() {
+    const s = stack();
+    if (!s) throw new Error("the stack is not up: run `bash scripts/stack up` as root first");
+    const layout = await ensureImage(s.registry);
+    const ref = `${s.registry}/${REPO}:${TAG}`;
+    const blobDir = join(layout, "blobs", "sha256");
+    const blobFiles = readdirSync(blobDir).map((f) => join(blobDir, f));
+    const totalBytes = blobFiles.reduce((n, f) => n + statSync(f).size, 0);
+    const mbps = (ms: number) => `${(totalBytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
+    const scratch: string[] = [];
+    const cleanup = (d: string) => rmSync(d, { recursive: true, force: true });
+
+    const berth: Side = {
+      name: "berth",
+      async run() {
+        const dir = fresh("berth-bench-pull-berth-");
+        scratch.push(dir);
+        const client = createRegistryClient({ registries: { [s.registry]: { plainHttp: true } } });
+        try {
+          const t = performance.now();
+          const r = await pull(ref, { client, target: createOciLayoutTarget(dir) });
+          const ms = performance.now() - t;
+          if (r.isErr()) throw r.error;
+          console.log(`  berth  ${ms.toFixed(0)} ms ${mbps(ms)}`);
+          return ms;
+        } finally {
+          await client.close();
+          cleanup(dir);
+        }
+      },
+    };
+    const skopeo: Side = {
+      name: "skopeo",
+      async run() {
+        const dir = fresh("berth-bench-pull-skopeo-");
+        scratch.push(dir);
+        try {
+          const t = performance.now();
+          await run("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://${ref}`, `oci:${dir}:${TAG}`]);
+          const ms = performance.now() - t;
+          console.log(`  skopeo ${ms.toFixed(0)} ms ${mbps(ms)}`);
+          return ms;
+        } finally {
+          cleanup(dir);
+        }
+      },
+    };
+    // The ceiling: hash and write the same bytes, held in memory (read once, outside the timing), one blob after
+    // another in 1 MiB writes: what any puller must at least spend on verification and storage on this machine.
+    let cached: Buffer[] | undefined;
+    const ceiling: Side = {
+      name: "sha256+write",
+      async run() {
+        cached ??= blobFiles.map((f) => readFileSync(f));
+        const dir = fresh("berth-bench-pull-ceiling-");
+        scratch.push(dir);
+        try {
+          const t = performance.now();
+          for (const [i, data] of cached.entries()) {
+            const out = await open(join(dir, String(i)), "w");
+            const h = createHash("sha256");
+            for (let off = 0; off < data.byteLength; off += 1 << 20) {
+              const chunk = data.subarray(off, off + (1 << 20));
+              h.update(chunk);
+              await out.write(chunk);
+            }
+            h.digest();
+            await out.close();
+          }
+          const ms = performance.now() - t;
+          console.log(`  ceiling ${ms.toFixed(0)} ms ${mbps(ms)}`);
+          return ms;
+        } finally {
+          cleanup(dir);
+        }
+      },
+    };
+    const unit = `ms per pull of ${(totalBytes / 1e6).toFixed(0)} MB`;
+    const comparisons: Comparison[] = [
+      {
+        name: "pull-oci-layout",
+        unit,
+        berth,
+        peer: skopeo,
+        rounds: 4,
+        warmup: 1,
+        goal: { op: "<=", value: 1.0 },
+        metric: "time",
+      },
+      {
+        name: "pull-vs-ceiling",
+        unit,
+        berth,
+        peer: ceiling,
+        rounds: 3,
+        warmup: 1,
+        goal: { op: "<=", value: 2.0 },
+        metric: "time",
+      },
+    ];
+    return {
+      comparisons,
+      teardown: async () => {
+        for (const d of scratch) cleanup(d);
+      },
+    };
+  },
+};

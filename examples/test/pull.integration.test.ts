@@ -1,0 +1,61 @@
+// `pnpm berth pull` against the stack's registry: plain-line progress off a TTY, the resolved digest, a layout
+// skopeo reads back, and clear failures.
+import { execFile, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { stack } from "@berth/testkit";
+import { afterAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, "../..");
+const s = stack();
+
+async function berth(args: string[]) {
+  return run("pnpm", ["--silent", "berth", ...args], { cwd: root, encoding: "utf8" }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+describe.skipIf(!s)("pnpm berth pull", () => {
+  const dirs: string[] = [];
+  const layout = () => {
+    const d = join(mkdtempSync(join(tmpdir(), "berth-cli-pull-")), "layout");
+    dirs.push(resolve(d, ".."));
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const ref = `${s?.registry ?? "127.0.0.1:5000"}/berth/busybox:latest`;
+
+  it("pulls into an OCI layout, printing plain progress lines and the digest", async () => {
+    const dir = layout();
+    const r = await berth(["pull", ref, "--plain-http", "--oci-layout", dir]);
+    expect(r.code).toBe(0);
+    const digest = /^digest: (sha256:[0-9a-f]{64})$/m.exec(r.stdout)?.[1];
+    expect(digest).toBeDefined();
+    expect(r.stdout).toContain("phase fetch");
+    expect(r.stdout).toMatch(/^progress 100% /m);
+    const info = JSON.parse(execFileSync("skopeo", ["inspect", `oci:${dir}:latest`]).toString()) as { Digest: string };
+    expect(info.Digest).toBe(digest);
+    const json = await berth(["pull", ref, "--plain-http", "--oci-layout", dir, "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ digest, fetchedBytes: 0 });
+  });
+
+  it("fails clearly: HTTPS against a plain-HTTP registry, unknown tag, bad reference, containerd target", async () => {
+    const https = await berth(["pull", ref, "--oci-layout", layout()]);
+    expect(https.code).toBe(1);
+    expect(https.stderr).toContain("--plain-http");
+    const missing = await berth(["pull", `${ref}-nope`, "--plain-http", "--oci-layout", layout()]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("not found");
+    const bad = await berth(["pull", "UPPER/Case", "--oci-layout", layout()]);
+    expect(bad.code).toBe(2);
+    const ctd = await berth(["pull", ref, "--address", "/x.sock"]);
+    expect(ctd.code).toBe(2);
+    expect(ctd.stderr).toContain("--oci-layout");
+  });
+});

@@ -1,0 +1,314 @@
+import { createHash, type Hash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { type FileHandle, mkdir, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import createDebug from "debug";
+import { errAsync, okAsync, ResultAsync } from "neverthrow";
+import { ImageError } from "./errors.js";
+import type { Descriptor } from "./manifest.js";
+import { parseDigest } from "./reference.js";
+import type { BlobWriter, ImageRecord, Target, WriterOptions } from "./target.js";
+
+const debug = createDebug("berth:image:oci-layout");
+
+/** The annotation OCI layouts use to name an image (skopeo's `oci:DIR:NAME`). */
+export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
+/** The annotation containerd uses for the full image name in OCI layouts it exports. */
+export const ANNOTATION_CONTAINERD_IMAGE_NAME = "io.containerd.image.name";
+
+/** Options of {@link createOciLayoutTarget}. */
+export interface OciLayoutOptions {
+  /**
+   * The `org.opencontainers.image.ref.name` to give pulled images; default: the reference's tag (what
+   * `skopeo copy ... oci:DIR:TAG` writes), or no name for digest-only references.
+   */
+  readonly refName?: (record: ImageRecord) => string | undefined;
+  /** Where partial downloads live; default `DIR/.berth-ingest` (same filesystem, so commits are renames). */
+  readonly ingestDirectory?: string;
+  /** Bytes buffered before a write to disk. Default 1 MiB. */
+  readonly writeBufferBytes?: number;
+}
+
+function ioError(what: string, cause: unknown): ImageError {
+  return new ImageError(
+    "Network",
+    `${what} failed: ${(cause as Error)?.message ?? String(cause)}; check the layout directory's permissions and free space`,
+    { cause },
+  );
+}
+
+class LayoutWriter implements BlobWriter {
+  readonly #file: FileHandle;
+  readonly #path: string;
+  readonly #final: string;
+  readonly #descriptor: Descriptor;
+  readonly #bufferLimit: number;
+  #hash: Hash;
+  #offset: number;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #queued = 0;
+  #chain: Promise<void> = Promise.resolve();
+  #error: unknown;
+  #closed = false;
+
+  constructor(
+    file: FileHandle,
+    path: string,
+    final: string,
+    descriptor: Descriptor,
+    hash: Hash,
+    offset: number,
+    bufferLimit: number,
+  ) {
+    this.#file = file;
+    this.#path = path;
+    this.#final = final;
+    this.#descriptor = descriptor;
+    this.#hash = hash;
+    this.#offset = offset;
+    this.#bufferLimit = bufferLimit;
+  }
+
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /**
+   * Queues the buffered chunks for writing without waiting: disk writes overlap with reading the network. The
+   * queue is one promise chain (writes stay in order); `write` only waits when more than `4 x bufferLimit` bytes
+   * are queued, and the first write error fails every later call.
+   */
+  #queue(): void {
+    if (this.#pendingBytes === 0) return;
+    const chunks = this.#pending;
+    const bytes = this.#pendingBytes;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#queued += bytes;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#error !== undefined) return;
+      try {
+        await this.#file.writev(chunks);
+      } catch (e) {
+        this.#error = e;
+      } finally {
+        this.#queued -= bytes;
+      }
+    });
+  }
+
+  /** Writes everything buffered and queued; rejects with the first write error. */
+  async #flush(): Promise<void> {
+    this.#queue();
+    await this.#chain;
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  write(chunk: Uint8Array): ResultAsync<void, ImageError> {
+    if (this.#closed) return errAsync(new ImageError("Network", "write after the blob writer was closed"));
+    if (this.#error !== undefined) return errAsync(ioError(`writing ${this.#path}`, this.#error));
+    this.#hash.update(chunk);
+    this.#offset += chunk.byteLength;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.byteLength;
+    if (this.#pendingBytes < this.#bufferLimit) return okAsync(undefined);
+    this.#queue();
+    if (this.#queued <= 4 * this.#bufferLimit) return okAsync(undefined);
+    return ResultAsync.fromPromise(this.#flush(), (e) => ioError(`writing ${this.#path}`, e));
+  }
+
+  reset(): ResultAsync<void, ImageError> {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#offset = 0;
+    this.#hash = createHash(parseDigest(this.#descriptor.digest)._unsafeUnwrap().algorithm);
+    return ResultAsync.fromPromise(
+      this.#flush().then(() => this.#file.truncate(0)),
+      (e) => ioError(`truncating ${this.#path}`, e),
+    );
+  }
+
+  commit(): ResultAsync<void, ImageError> {
+    const d = this.#descriptor;
+    return ResultAsync.fromPromise(
+      (async () => {
+        this.#closed = true;
+        try {
+          await this.#flush();
+        } finally {
+          await this.#file.close();
+        }
+        const computed = `${d.digest.split(":")[0]}:${this.#hash.digest("hex")}`;
+        if (this.#offset !== d.size || computed !== d.digest) {
+          await rm(this.#path, { force: true });
+          throw new ImageError(
+            "DigestMismatch",
+            this.#offset !== d.size
+              ? `blob ${d.digest} has ${this.#offset} bytes, but its descriptor says ${d.size}; the registry or a proxy served the wrong content`
+              : `blob hashes to ${computed}, not ${d.digest}; the registry or a proxy corrupted it (nothing was committed)`,
+            { digest: d.digest },
+          );
+        }
+        await rename(this.#path, this.#final);
+        debug("committed %s (%d bytes)", d.digest, d.size);
+      })(),
+      (e) => (ImageError.is(e) ? e : ioError(`committing ${d.digest}`, e)),
+    );
+  }
+
+  close(): ResultAsync<void, ImageError> {
+    if (this.#closed) return okAsync(undefined);
+    this.#closed = true;
+    return ResultAsync.fromPromise(
+      (async () => {
+        try {
+          await this.#flush();
+        } finally {
+          await this.#file.close();
+        }
+      })(),
+      (e) => ioError(`closing ${this.#path}`, e),
+    );
+  }
+}
+
+async function hashExisting(path: string, algorithm: string, size: number): Promise<Hash> {
+  const hash = createHash(algorithm);
+  if (size === 0) return hash;
+  for await (const chunk of createReadStream(path, { end: size - 1, highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+  }
+  return hash;
+}
+
+interface IndexJson {
+  schemaVersion: number;
+  mediaType?: string;
+  manifests: Array<Record<string, unknown>>;
+  [key: string]: unknown;
+}
+
+/**
+ * A {@link Target} writing an OCI image layout directory (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`), readable by
+ * `skopeo inspect oci:DIR`, `skopeo copy oci:DIR ...` and umoci. Blobs are written under an ingest directory and
+ * renamed into `blobs/` only once verified; `index.json` is replaced (write + rename) last, so a reader never sees a
+ * partial image. Interrupted downloads stay in the ingest directory and resume on the next pull.
+ */
+export function createOciLayoutTarget(directory: string, options: OciLayoutOptions = {}): Target {
+  const ingest = options.ingestDirectory ?? join(directory, ".berth-ingest");
+  const bufferLimit = options.writeBufferBytes ?? 1 << 20;
+  let prepared: Promise<void> | undefined;
+  const prepare = () => {
+    prepared ??= (async () => {
+      await mkdir(join(directory, "blobs", "sha256"), { recursive: true });
+    })();
+    return prepared;
+  };
+  const blobPath = (algorithm: string, hex: string) => join(directory, "blobs", algorithm, hex);
+
+  return {
+    name: `oci-layout:${directory}`,
+    root: "manifest",
+    has(descriptor) {
+      const parts = parseDigest(descriptor.digest);
+      if (parts.isErr()) return errAsync(parts.error);
+      const path = blobPath(parts.value.algorithm, parts.value.hex);
+      return ResultAsync.fromPromise(
+        stat(path).then(
+          (s) => s.isFile() && s.size === descriptor.size,
+          (e: NodeJS.ErrnoException) => {
+            if (e.code === "ENOENT") return false;
+            throw e;
+          },
+        ),
+        (e) => ioError(`checking ${path}`, e),
+      );
+    },
+    writer(descriptor: Descriptor, _o: WriterOptions) {
+      const parts = parseDigest(descriptor.digest);
+      if (parts.isErr()) return errAsync(parts.error);
+      const { algorithm, hex } = parts.value;
+      const path = join(ingest, `${algorithm}-${hex}`);
+      return ResultAsync.fromPromise(
+        (async () => {
+          await prepare();
+          await mkdir(join(directory, "blobs", algorithm), { recursive: true });
+          await mkdir(ingest, { recursive: true });
+          const file = await open(path, "a");
+          try {
+            let size = (await file.stat()).size;
+            if (size > descriptor.size) {
+              await file.truncate(0);
+              size = 0;
+            }
+            const hash = await hashExisting(path, algorithm, size);
+            if (size > 0) debug("resuming %s at %d of %d bytes", descriptor.digest, size, descriptor.size);
+            return new LayoutWriter(file, path, blobPath(algorithm, hex), descriptor, hash, size, bufferLimit);
+          } catch (e) {
+            await file.close();
+            throw e;
+          }
+        })(),
+        (e) => ioError(`opening ${path}`, e),
+      );
+    },
+    putImage(record) {
+      return ResultAsync.fromPromise(
+        (async () => {
+          await prepare();
+          const layoutFile = join(directory, "oci-layout");
+          const indexFile = join(directory, "index.json");
+          let index: IndexJson = {
+            schemaVersion: 2,
+            mediaType: "application/vnd.oci.image.index.v1+json",
+            manifests: [],
+          };
+          try {
+            index = JSON.parse(await readFile(indexFile, "utf8")) as IndexJson;
+            if (!Array.isArray(index.manifests)) index.manifests = [];
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+          }
+          const refName = options.refName ? options.refName(record) : tagOf(record.name);
+          const annotations: Record<string, string> = { [ANNOTATION_CONTAINERD_IMAGE_NAME]: record.name };
+          if (refName !== undefined) annotations[ANNOTATION_REF_NAME] = refName;
+          const root = record.manifest;
+          const entry: Record<string, unknown> = {
+            mediaType: root.mediaType,
+            digest: root.digest,
+            size: root.size,
+            annotations,
+            platform: {
+              os: record.platform.os,
+              architecture: record.platform.architecture,
+              ...(record.platform.variant ? { variant: record.platform.variant } : {}),
+            },
+          };
+          index.manifests = index.manifests.filter((m) => {
+            const a = (m.annotations ?? {}) as Record<string, string>;
+            if (refName !== undefined) return a[ANNOTATION_REF_NAME] !== refName;
+            return a[ANNOTATION_CONTAINERD_IMAGE_NAME] !== record.name;
+          });
+          index.manifests.push(entry);
+          const tmp = join(directory, `.index.json.${randomBytes(6).toString("hex")}`);
+          await writeFile(layoutFile, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+          await writeFile(tmp, JSON.stringify(index));
+          await rename(tmp, indexFile);
+          // Leave no trace of the ingest directory once nothing is in flight (fails harmlessly when not empty).
+          await rmdir(ingest).catch(() => undefined);
+          debug("index.json: %s -> %s", refName ?? record.name, root.digest);
+        })(),
+        (e) => ioError(`updating ${directory}/index.json`, e),
+      );
+    },
+  };
+}
+
+function tagOf(name: string): string | undefined {
+  const at = name.indexOf("@");
+  const base = at >= 0 ? name.slice(0, at) : name;
+  const slash = base.lastIndexOf("/");
+  const colon = base.lastIndexOf(":");
+  return colon > slash ? base.slice(colon + 1) : undefined;
+}

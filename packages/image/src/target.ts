@@ -1,0 +1,69 @@
+import type { ResultAsync } from "neverthrow";
+import type { ImageError } from "./errors.js";
+import type { Descriptor } from "./manifest.js";
+import type { Platform } from "./platform.js";
+
+/**
+ * An open, resumable write of one blob into a {@link Target}. The writer hashes what it is given; `commit` checks
+ * the size and digest the writer was opened with and publishes the blob atomically, or fails with `DigestMismatch`
+ * and discards the data. Modeled on containerd's content writer (ref, offset, expected digest/size, commit labels).
+ */
+export interface BlobWriter {
+  /** Bytes already held for this blob (from an earlier, interrupted write): fetch from here with `Range`. */
+  readonly offset: number;
+  /** Appends bytes at {@link BlobWriter.offset}. */
+  write(chunk: Uint8Array): ResultAsync<void, ImageError>;
+  /** Drops what was written (the server ignored `Range` and restarts from byte 0). */
+  reset(): ResultAsync<void, ImageError>;
+  /**
+   * Verifies size and digest and publishes the blob. `labels` are stored by targets that keep them
+   * (containerd's GC references, e.g. `containerd.io/gc.ref.content.l.0`).
+   */
+  commit(labels?: Readonly<Record<string, string>>): ResultAsync<void, ImageError>;
+  /** Abandons the write, keeping the bytes so a later writer for the same blob resumes at its offset. */
+  close(): ResultAsync<void, ImageError>;
+}
+
+/** Options of {@link Target.writer}. */
+export interface WriterOptions {
+  /** A stable name for the write (containerd's ingest ref), e.g. `berth-pull-<digest>`. */
+  readonly ref: string;
+  readonly signal?: AbortSignal;
+}
+
+/** What a pull records once all of its content is committed. */
+export interface ImageRecord {
+  /** The image name, e.g. `127.0.0.1:5000/berth/busybox:latest`. */
+  readonly name: string;
+  /** What the reference resolved to (an index or a manifest). */
+  readonly target: Descriptor;
+  /** The manifest chosen for the platform (equal to `target` when the reference names a manifest). */
+  readonly manifest: Descriptor;
+  /** The platform the manifest was chosen for. */
+  readonly platform: Platform;
+  /** Labels for targets that keep them (containerd image labels). */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Where a pull puts an image: a content store plus an image record. Implementations: {@link createOciLayoutTarget}
+ * (an OCI image layout directory); a containerd target (content under a lease, unpack, image record) fits the same
+ * shape. Contract: nothing the pull writes is visible as an image until {@link Target.putImage} succeeds, which the
+ * puller calls last, after every blob it references is committed.
+ */
+export interface Target {
+  /** Short name for logs and progress, e.g. `oci-layout:/tmp/img`. */
+  readonly name: string;
+  /**
+   * Which descriptor the image record names: `index` keeps the registry's index (containerd does this; only the
+   * chosen platform's content is fetched), `manifest` names the chosen platform's manifest (as `skopeo copy` does),
+   * and the index blob is then not stored at all.
+   */
+  readonly root: "index" | "manifest";
+  /** True when the target already holds this blob in full (the puller then skips it). */
+  has(descriptor: Descriptor, signal?: AbortSignal): ResultAsync<boolean, ImageError>;
+  /** Opens (or resumes) a write of the blob `descriptor` names. */
+  writer(descriptor: Descriptor, options: WriterOptions): ResultAsync<BlobWriter, ImageError>;
+  /** Records the image; called last. Must replace an existing record of the same name atomically. */
+  putImage(record: ImageRecord, signal?: AbortSignal): ResultAsync<void, ImageError>;
+}
