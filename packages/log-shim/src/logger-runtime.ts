@@ -1,0 +1,296 @@
+import { appendFileSync, closeSync, createReadStream, fstatSync } from "node:fs";
+import { Socket } from "node:net";
+import type { Readable } from "node:stream";
+import { format } from "node:util";
+import createDebug from "debug";
+import {
+  BERTH_LOGGER_FLAGS,
+  type BerthLoggerOptions,
+  parseBerthLoggerArgv,
+  resolveBerthLoggerLimits,
+} from "./berth-logger-options.js";
+import { parseFluentdAddress } from "./fluentd.js";
+import { FluentdForwarder } from "./fluentd-forwarder.js";
+import { type JsonFileChunk, JsonFileWriter } from "./json-file-writer.js";
+import { LineSplitter, type LogBatch, type LogStream } from "./line-splitter.js";
+import { wallClockNs } from "./rfc3339.js";
+
+const debug = createDebug("berth:log-shim:logger");
+
+/** containerd's binary logging protocol: the file descriptors a logger inherits from the shim. */
+export const CONTAINERD_LOGGER_FDS = { stdout: 3, stderr: 4, ready: 5 } as const;
+
+/** What {@link runBerthLogger} runs with; the defaults are containerd's (fds 3, 4, 5 and the process env). */
+export interface BerthLoggerProcess {
+  /** The arguments after the script, as containerd passes them (`--key value`, any order) or `--key=value`. */
+  readonly argv: readonly string[];
+  /** `CONTAINER_ID` and `CONTAINER_NAMESPACE` are read from here. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Readable fds of the container's stdout and stderr, and the ready pipe closed once the logger is ready. */
+  readonly fds?: { readonly stdout: number; readonly stderr: number; readonly ready: number };
+  /** Where usage errors go (containerd gives a logger /dev/null as stderr). */
+  readonly errorOut?: (line: string) => void;
+}
+
+/** What the logger did, as logged at exit. */
+export interface BerthLoggerStats {
+  /** Messages handed to the sink. */
+  written: number;
+  /** Messages dropped because the non-blocking buffer was full. */
+  droppedBufferFull: number;
+  /** Messages dropped because the sink failed (write error, fluentd unreachable or too slow, drain deadline). */
+  droppedSinkFailure: number;
+}
+
+/** Usage text of the `berth-logger` binary. */
+export const BERTH_LOGGER_USAGE = `usage: berth-logger --driver json-file|fluentd [flags]   (started by containerd's shim)
+
+containerd's binary logging protocol: reads the container's stdout from fd 3 and stderr from fd 4, closes fd 5
+once ready, takes CONTAINER_ID / CONTAINER_NAMESPACE from the environment, drains and exits on EOF or SIGTERM.
+Flags (each takes a value, --flag value or --flag=value): ${BERTH_LOGGER_FLAGS.map((f) => `--${f}`).join(", ")}.
+Build a URI with buildBerthLoggerUri() from @berth/log-shim or \`pnpm berth log-uri berth-logger ...\`.`;
+
+// `prepare` runs as lines are read (json-file encodes there, so the per-line objects die young and only one
+// buffer per read waits for the disk); `write` gets what was prepared, in order.
+interface Sink {
+  prepare(batch: LogBatch): unknown;
+  write(prepared: readonly unknown[], signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+function sendDebugTo(path: string): void {
+  createDebug.enable(process.env.DEBUG || "berth:log-shim*");
+  createDebug.log = (...args: unknown[]) => {
+    try {
+      appendFileSync(path, `${format(...args)}\n`);
+    } catch {
+      // A debug file that cannot be written must not stop the logger.
+    }
+  };
+}
+
+async function openSink(o: BerthLoggerOptions, env: BerthLoggerProcess["env"]): Promise<Sink | Error> {
+  const limits = resolveBerthLoggerLimits(o);
+  const d = o.driver;
+  if (d.name === "json-file") {
+    const opened = await JsonFileWriter.open(d.logPath, {
+      maxSizeBytes: limits.maxSizeBytes,
+      maxFile: d.maxFile ?? 1,
+    });
+    if (opened.isErr()) return opened.error;
+    const writer = opened.value;
+    return {
+      prepare: (b) => writer.encode(b),
+      write: (chunks) => writer.writeChunks(chunks as JsonFileChunk[]),
+      close: () => writer.close(),
+    };
+  }
+  const address = parseFluentdAddress(d.address ?? "")._unsafeUnwrap(); // validated, never tls
+  const containerId = env.CONTAINER_ID ?? "";
+  const forwarder = new FluentdForwarder({
+    address: address as Exclude<typeof address, { protocol: "tls" }>,
+    tag: d.tag ?? containerId.slice(0, 12),
+    containerId,
+    containerName: o.containerName ?? containerId,
+    writeTimeoutMs: limits.writeTimeoutMs,
+  });
+  return {
+    prepare: (b) => b,
+    write: (batches, signal) => forwarder.write(batches as LogBatch[], signal),
+    close: () => forwarder.close(),
+  };
+}
+
+/**
+ * Runs `berth-logger`: parses its flags, opens the sink (json-file or fluentd), reads the container's stdout and
+ * stderr pipes, closes the ready pipe, and forwards every line until both pipes reach EOF (or, after SIGTERM,
+ * until the cleanup time runs out). Resolves to the exit code: 0 after a drain, 2 on bad flags, 1 when the sink
+ * cannot be opened.
+ *
+ * Modes: `blocking` stops reading the pipes while more than the buffer size (1 MiB by default) waits for the sink,
+ * so a slow sink slows the container; `non-blocking` always reads and drops what does not fit `--max-buffer-size`.
+ * In both modes a sink failure (write error, fluentd unreachable for `--fluentd-write-timeout`) drops the lines
+ * concerned: the logger never exits or stalls on it. Drops are counted and logged.
+ */
+export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
+  const fds = p.fds ?? CONTAINERD_LOGGER_FDS;
+  const errorOut = p.errorOut ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (p.argv.includes("--help") || p.argv.includes("-h")) {
+    errorOut(BERTH_LOGGER_USAGE);
+    return 0;
+  }
+  const parsed = parseBerthLoggerArgv(p.argv);
+  if (parsed.isErr()) {
+    errorOut(`berth-logger: ${parsed.error.message}\n\n${BERTH_LOGGER_USAGE}`);
+    return 2;
+  }
+  const o = parsed.value;
+  if (o.debugFile !== undefined) sendDebugTo(o.debugFile);
+  const limits = resolveBerthLoggerLimits(o);
+  const nonBlocking = o.mode === "non-blocking";
+  const sink = await openSink(o, p.env);
+  if (sink instanceof Error) {
+    debug("cannot start: %s", sink.message);
+    errorOut(`berth-logger: ${sink.message}`);
+    return 1;
+  }
+  debug(
+    "container %s/%s: %s driver, %s mode, buffer %d bytes",
+    p.env.CONTAINER_NAMESPACE ?? "",
+    p.env.CONTAINER_ID ?? "",
+    o.driver.name,
+    nonBlocking ? "non-blocking" : "blocking",
+    limits.maxBufferBytes,
+  );
+
+  const stats: BerthLoggerStats = { written: 0, droppedBufferFull: 0, droppedSinkFailure: 0 };
+  let queue: Array<{ prepared: unknown; lines: number }> = [];
+  let queuedBytes = 0;
+  let ended = 0;
+  let dropping = 0;
+  let wake: (() => void) | undefined;
+  const readers: Readable[] = [];
+  const abort = new AbortController();
+
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  const enqueue = (stream: LogStream, lines: ReturnType<LineSplitter["push"]>) => {
+    if (lines.length === 0) return;
+    let admitted = lines;
+    if (nonBlocking) {
+      admitted = [];
+      for (const line of lines) {
+        if (queuedBytes + line.end - line.start + 1 <= limits.maxBufferBytes || queuedBytes === 0) {
+          admitted.push(line);
+          queuedBytes += line.end - line.start + 1;
+        } else {
+          if (dropping === 0) debug("buffer full (%d bytes): dropping lines until the sink catches up", queuedBytes);
+          dropping++;
+          stats.droppedBufferFull++;
+        }
+      }
+      if (admitted.length > 0 && dropping > 0 && queuedBytes < limits.maxBufferBytes / 2) {
+        debug("buffer has room again after dropping %d lines (%d dropped in all)", dropping, stats.droppedBufferFull);
+        dropping = 0;
+      }
+      if (admitted.length === 0) return;
+    } else {
+      for (const line of lines) queuedBytes += line.end - line.start + 1;
+      if (queuedBytes >= limits.maxBufferBytes) for (const r of readers) r.pause();
+    }
+    const batch: LogBatch = { stream, timeNs: wallClockNs(), lines: admitted };
+    try {
+      queue.push({ prepared: sink.prepare(batch), lines: admitted.length });
+    } catch (e) {
+      // Never let one bad batch take the logger (and with it the container's pipes) down.
+      stats.droppedSinkFailure += admitted.length;
+      debug("dropped %d lines: cannot encode them: %s", admitted.length, (e as Error).message);
+      return;
+    }
+    notify();
+  };
+
+  const open = (fd: number, stream: LogStream) => {
+    const splitter = new LineSplitter();
+    let socket: Readable;
+    try {
+      // Pipes and sockets (what containerd gives) read without the thread pool; anything else (a file) as a stream.
+      socket =
+        fstatSync(fd).isFIFO() || fstatSync(fd).isSocket()
+          ? new Socket({ fd, readable: true, writable: false })
+          : createReadStream("", { fd });
+    } catch (e) {
+      debug("cannot read %s from fd %d: %s", stream, fd, (e as Error).message);
+      ended++;
+      return;
+    }
+    readers.push(socket);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      enqueue(stream, splitter.end());
+      ended++;
+      notify();
+    };
+    socket.on("data", (chunk: Buffer) => enqueue(stream, splitter.push(chunk)));
+    socket.on("end", finish);
+    socket.on("error", (e) => {
+      debug("reading %s failed: %s", stream, e.message);
+      finish();
+    });
+    socket.on("close", finish);
+  };
+  open(fds.stdout, "stdout");
+  open(fds.stderr, "stderr");
+  try {
+    closeSync(fds.ready);
+  } catch (e) {
+    debug("ready fd %d: %s", fds.ready, (e as Error).message);
+  }
+
+  const pump = async () => {
+    for (;;) {
+      if (queue.length === 0) {
+        if (ended >= 2 || abort.signal.aborted) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      const batches = queue;
+      queue = [];
+      queuedBytes = 0;
+      for (const r of readers) if (r.isPaused()) r.resume();
+      let n = 0;
+      for (const b of batches) n += b.lines;
+      try {
+        await sink.write(
+          batches.map((b) => b.prepared),
+          abort.signal,
+        );
+        stats.written += n;
+      } catch (e) {
+        stats.droppedSinkFailure += n;
+        debug("dropped %d lines: %s (%d dropped in all)", n, (e as Error).message, stats.droppedSinkFailure);
+      }
+    }
+  };
+
+  let onSignal: (() => void) | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    onSignal = () => {
+      debug("SIGTERM: draining for up to %d ms", limits.cleanupMs);
+      setTimeout(resolve, limits.cleanupMs).unref();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  await Promise.race([pump(), deadline]);
+  if (onSignal) {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+  if (ended < 2 || queue.length > 0) {
+    abort.abort();
+    let n = 0;
+    for (const b of queue) n += b.lines;
+    stats.droppedSinkFailure += n;
+    debug("cleanup time over: %d queued lines dropped", n);
+    notify();
+  }
+  for (const r of readers) r.destroy();
+  await sink.close().catch((e: Error) => debug("closing the sink failed: %s", e.message));
+  debug(
+    "done: %d lines written, %d dropped (buffer full %d, sink failure %d)",
+    stats.written,
+    stats.droppedBufferFull + stats.droppedSinkFailure,
+    stats.droppedBufferFull,
+    stats.droppedSinkFailure,
+  );
+  return 0;
+}
