@@ -16,7 +16,7 @@
  *
  * @packageDocumentation
  */
-export { type AuthChallenge, parseRetryAfter, parseWwwAuthenticate, TokenCache } from "./auth.js";
+export { type AuthChallenge, type CachedToken, parseRetryAfter, parseWwwAuthenticate, TokenCache } from "./auth.js";
 export {
   type CredentialsProvider,
   type DockerConfigOptions,

@@ -78,7 +78,7 @@ export {
   type SizeUnits,
 } from "./go-syntax.js";
 export { JSON_FILE_FLAGS, type JsonFileDriverOptions, MAX_JSON_FILE_COUNT } from "./json-file.js";
-export { type JsonFileRotation, JsonFileWriter, jsonFileLine } from "./json-file-writer.js";
+export { type JsonFileChunk, type JsonFileRotation, JsonFileWriter, jsonFileLine } from "./json-file-writer.js";
 export {
   endsLine,
   LineSplitter,
