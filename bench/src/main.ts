@@ -3,6 +3,12 @@
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cniBenchmark } from "./benchmarks/cni.js";
+import { containerdBenchmark } from "./benchmarks/containerd.js";
+import { loggerBenchmark } from "./benchmarks/logger.js";
+import { metadataBenchmark } from "./benchmarks/metadata.js";
+import { netnsBenchmark } from "./benchmarks/netns.js";
+import { pullBenchmark } from "./benchmarks/pull.js";
 import { versionBenchmark } from "./benchmarks/version.js";
 import {
   type Benchmark,
@@ -13,7 +19,15 @@ import {
   writeResults,
 } from "./harness.js";
 
-const benchmarks: readonly Benchmark[] = [versionBenchmark];
+const benchmarks: readonly Benchmark[] = [
+  versionBenchmark,
+  containerdBenchmark,
+  pullBenchmark,
+  cniBenchmark,
+  netnsBenchmark,
+  metadataBenchmark,
+  loggerBenchmark,
+];
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "results");
 
 async function main(names: readonly string[]): Promise<number> {

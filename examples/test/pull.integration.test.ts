@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { stack } from "@berth/testkit";
+import { stack, uniqueName } from "@berth/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -54,8 +54,53 @@ describe.skipIf(!s)("pnpm berth pull", () => {
     expect(missing.stderr).toContain("not found");
     const bad = await berth(["pull", "UPPER/Case", "--oci-layout", layout()]);
     expect(bad.code).toBe(2);
-    const ctd = await berth(["pull", ref, "--address", "/x.sock"]);
-    expect(ctd.code).toBe(2);
-    expect(ctd.stderr).toContain("--oci-layout");
+    const both = await berth(["pull", ref, "--address", "/x.sock", "--oci-layout", layout()]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("exactly one destination");
+    const none = await berth(["pull", ref, "--plain-http"]);
+    expect(none.code).toBe(2);
+    const noSocket = await berth(["pull", ref, "--plain-http", "--address", "/nonexistent/containerd.sock"]);
+    expect(noSocket.code).toBe(1);
+    expect(noSocket.stderr).toContain("no containerd socket");
+  });
+
+  it.each(s?.daemons ?? [])("pulls into containerd ($name) so ctr runs the image", async (daemon) => {
+    const ns = uniqueName("clipull");
+    const ctr = (...a: string[]) =>
+      execFileSync(daemon.ctr, ["-a", daemon.address, "-n", ns, ...a], { encoding: "utf8", timeout: 60_000 });
+    try {
+      const r = await berth([
+        "pull",
+        ref,
+        "--plain-http",
+        "--address",
+        daemon.address,
+        "--namespace",
+        ns,
+        "--snapshotter",
+        daemon.snapshotter,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const digest = /^digest: (sha256:[0-9a-f]{64})$/m.exec(r.stdout)?.[1];
+      expect(ctr("images", "ls")).toContain(digest);
+      expect(ctr("run", "--rm", ref, uniqueName("clirun"), "echo", "hi").trim()).toBe("hi");
+    } finally {
+      const quiet = (...a: string[]) => {
+        try {
+          return ctr(...a);
+        } catch {
+          return "";
+        }
+      };
+      quiet("images", "rm", "--sync", ref);
+      for (const l of quiet("leases", "ls", "-q").split("\n").filter(Boolean)) quiet("leases", "rm", "--sync", l);
+      for (let i = 0; i < 5; i++) {
+        const snaps = quiet("snapshots", "ls").split("\n").slice(1).filter(Boolean);
+        for (const line of snaps) quiet("snapshots", "rm", line.split(/\s+/)[0] ?? "");
+      }
+      const blobs = quiet("content", "ls", "-q").split("\n").filter(Boolean);
+      if (blobs.length > 0) quiet("content", "rm", ...blobs);
+      quiet("namespaces", "rm", ns);
+    }
   });
 });

@@ -2,9 +2,23 @@
 // Each command lives in ./commands/<name>.ts and uses only berth's public packages.
 
 import type { Command } from "./command.js";
+import { importCommand } from "./commands/import.js";
+import { logUriCommand } from "./commands/log-uri.js";
+import { metadataCommand } from "./commands/metadata.js";
+import { netCommand } from "./commands/net.js";
+import { netnsCommand } from "./commands/netns.js";
+import { pullCommand } from "./commands/pull.js";
+import { runCommand } from "./commands/run.js";
 import { versionCommand } from "./commands/version.js";
 
 const commands: Readonly<Record<string, Command>> = {
+  import: importCommand,
+  "log-uri": logUriCommand,
+  metadata: metadataCommand,
+  net: netCommand,
+  netns: netnsCommand,
+  pull: pullCommand,
+  run: runCommand,
   version: versionCommand,
 };
 

@@ -2,7 +2,9 @@ import { stat } from "node:fs/promises";
 import {
   Channel,
   type ChannelCredentials,
+  type ClientDuplexStream,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
   credentials,
   type CallOptions as GrpcCallOptions,
@@ -39,6 +41,14 @@ export interface CallContext {
   readonly timeoutMs: number | undefined;
   readonly signal: AbortSignal | undefined;
 }
+
+type ServerStreamMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<GrpcCallOptions>,
+) => ClientReadableStream<Res>;
+
+type BidiMethod<Req, Res> = (metadata: Metadata, options: Partial<GrpcCallOptions>) => ClientDuplexStream<Req, Res>;
 
 type UnaryMethod<Req, Res> = (
   request: Req,
@@ -125,6 +135,76 @@ export class Transport {
     return new ResultAsync(settled);
   }
 
+  /** containerd's metadata (namespace, lease) and call options (deadline) for one call. */
+  #prepare(ctx: CallContext): { metadata: Metadata; options: Partial<GrpcCallOptions> } {
+    const metadata = new Metadata();
+    metadata.set("containerd-namespace", ctx.namespace);
+    if (ctx.lease !== undefined) metadata.set("containerd-lease", ctx.lease);
+    const options: Partial<GrpcCallOptions> = {};
+    if (ctx.timeoutMs !== undefined) options.deadline = Date.now() + ctx.timeoutMs;
+    return { metadata, options };
+  }
+
+  /**
+   * Runs one server-streaming call as an async iterable. Breaking out of the loop (or aborting
+   * the signal) cancels the call; a failure is thrown as a {@link ContainerdError}.
+   */
+  async *serverStream<Req, Res>(
+    service: object,
+    method: ServerStreamMethod<Req, Res>,
+    name: string,
+    request: Req,
+    ctx: CallContext,
+    resource?: string,
+  ): AsyncGenerator<Res, void, undefined> {
+    if (this.#closed)
+      throw new ContainerdError("Canceled", `${name}: the client is closed`, { resource: this.describe() });
+    if (ctx.signal?.aborted) {
+      throw new ContainerdError("Canceled", `${name}: aborted before it started`, { cause: ctx.signal.reason });
+    }
+    const { metadata, options } = this.#prepare(ctx);
+    const call = method.call(service, request, metadata, options);
+    // grpc-js emits 'error' after a local cancel; keep it from becoming an unhandled event.
+    call.on("error", () => {});
+    const onAbort = () => call.cancel();
+    ctx.signal?.addEventListener("abort", onAbort, { once: true });
+    let finished = false;
+    debugGrpc("%s ns=%s stream opened", name, ctx.namespace);
+    try {
+      for await (const message of call as AsyncIterable<Res>) yield message;
+      finished = true;
+    } catch (e) {
+      finished = true;
+      throw await this.explain(e, name, ctx, resource);
+    } finally {
+      ctx.signal?.removeEventListener("abort", onAbort);
+      if (!finished) call.cancel();
+      debugGrpc("%s ns=%s stream closed", name, ctx.namespace);
+    }
+  }
+
+  /**
+   * Opens one bidirectional stream for lock-step request/response protocols (content Write):
+   * each {@link BidiCall.send} writes one message and resolves with the next response.
+   */
+  bidi<Req, Res>(
+    service: object,
+    method: BidiMethod<Req, Res>,
+    name: string,
+    ctx: CallContext,
+    resource?: string,
+  ): Result<BidiCall<Req, Res>, ContainerdError> {
+    if (this.#closed) {
+      return err(new ContainerdError("Canceled", `${name}: the client is closed`, { resource: this.describe() }));
+    }
+    if (ctx.signal?.aborted) {
+      return err(new ContainerdError("Canceled", `${name}: aborted before it started`, { cause: ctx.signal.reason }));
+    }
+    const { metadata, options } = this.#prepare(ctx);
+    const call = method.call(service, metadata, options);
+    return ok(new BidiCall(call, (e) => this.explain(e, name, ctx, resource), ctx.signal));
+  }
+
   describe(): string {
     return this.endpoint.kind === "unix" ? `socket ${this.endpoint.path}` : `tcp ${this.endpoint.target}`;
   }
@@ -183,5 +263,74 @@ export class Transport {
         return `connection refused on ${path}: containerd is not running (stale socket file?)`;
     }
     return `containerd at ${where} is unavailable (${details}); is it running?`;
+  }
+}
+
+/**
+ * One open bidirectional stream used in lock step: every request is answered by one response.
+ * Created by {@link Transport.bidi}; always {@link BidiCall.close} it.
+ */
+export class BidiCall<Req, Res> {
+  readonly #call: ClientDuplexStream<Req, Res>;
+  readonly #explain: (e: unknown) => Promise<ContainerdError>;
+  readonly #signal: AbortSignal | undefined;
+  readonly #responses: Res[] = [];
+  #waiter: ((r: Result<Res, unknown>) => void) | undefined;
+  #failure: unknown;
+  #ended = false;
+  readonly #onAbort = () => this.#call.cancel();
+
+  constructor(
+    call: ClientDuplexStream<Req, Res>,
+    explain: (e: unknown) => Promise<ContainerdError>,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#call = call;
+    this.#explain = explain;
+    this.#signal = signal;
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+    call.on("data", (res: Res) => {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      if (w) w(ok(res));
+      else this.#responses.push(res);
+    });
+    call.on("error", (e: unknown) => this.#fail(e));
+    call.on("end", () => {
+      this.#ended = true;
+      this.#fail(new Error("the server closed the stream"));
+    });
+  }
+
+  #fail(e: unknown): void {
+    if (this.#failure === undefined) this.#failure = e;
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.(err(e));
+  }
+
+  /** Sends one request and waits for its response. */
+  send(request: Req): ResultAsync<Res, ContainerdError> {
+    const next = new Promise<Result<Res, unknown>>((resolve) => {
+      const queued = this.#responses.shift();
+      if (queued !== undefined) {
+        resolve(ok(queued));
+        return;
+      }
+      if (this.#failure !== undefined) {
+        resolve(err(this.#failure));
+        return;
+      }
+      this.#waiter = resolve;
+    });
+    this.#call.write(request);
+    return new ResultAsync(next.then(async (r) => (r.isOk() ? ok(r.value) : err(await this.#explain(r.error)))));
+  }
+
+  /** Half-closes the stream (cancelling it if the server has not finished) and detaches the signal. */
+  close(): void {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#call.end();
+    if (!this.#ended) this.#call.cancel();
   }
 }

@@ -1,4 +1,6 @@
+import { type Containerd, createContainerd } from "@berth/containerd";
 import {
+  createContainerdTarget,
   createOciLayoutTarget,
   createRegistryClient,
   dockerConfigCredentials,
@@ -10,17 +12,22 @@ import {
 import cliProgress from "cli-progress";
 import { type Command, parseCommandArgs } from "../command.js";
 
-const HELP = `usage: pnpm berth pull REF [--platform P] [--plain-http] [--oci-layout DIR] [--concurrency N] [--json]
+const HELP = `usage: pnpm berth pull REF [--platform P] [--plain-http] [--concurrency N] [--json]
+                       (--oci-layout DIR | --address A [--namespace N] [--snapshotter S])
 
-Pulls an image from its registry into an OCI image layout directory (readable by skopeo and umoci) and prints
-the digest the reference resolved to. Progress bars on a terminal, plain lines otherwise.
+Pulls an image from its registry into an OCI image layout directory (readable by skopeo and umoci) or into
+containerd (content, unpacked snapshots and the image record, ready for \`ctr run\`), and prints the digest the
+reference resolved to. Progress bars on a terminal, plain lines otherwise.
   --platform     os/arch[/variant] to choose from an index (default: this host, e.g. linux/amd64)
   --plain-http   talk plain HTTP to REF's registry (only for a trusted local registry such as 127.0.0.1:5000)
   --oci-layout   the layout directory to write (created if missing; the image is named by REF's tag)
+  --address      containerd's socket (e.g. /run/containerd/containerd.sock): pull into containerd
+  --namespace    containerd namespace (default: $CONTAINERD_NAMESPACE, then "default")
+  --snapshotter  snapshotter to unpack into (default overlayfs)
   --concurrency  blobs downloaded at once (default 4)
   --json         print one JSON object with the result instead of text
 Credentials come from docker's config.json ($DOCKER_CONFIG or ~/.docker): auths and docker-credential-* helpers.
-  --address/--namespace (pull into containerd) need the containerd target, which is not part of this build yet.`;
+An interrupted pull into containerd keeps its partial content under a lease (24 h): pulling again resumes it.`;
 
 const mb = (n: number) => (n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`);
 
@@ -87,7 +94,7 @@ function progressRenderer(tty: boolean): { onProgress: (e: PullProgress) => void
 }
 
 export const pullCommand: Command = {
-  summary: "pull an image from a registry into an OCI image layout, with progress",
+  summary: "pull an image from a registry into an OCI image layout or containerd, with progress",
   async run(args) {
     const parsed = parseCommandArgs(
       args,
@@ -97,6 +104,7 @@ export const pullCommand: Command = {
         "oci-layout": { type: "string" },
         address: { type: "string" },
         namespace: { type: "string" },
+        snapshotter: { type: "string" },
         concurrency: { type: "string", default: "4" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
@@ -109,15 +117,16 @@ export const pullCommand: Command = {
       console.error(`berth: pull takes exactly one image reference\n\n${HELP}`);
       return 2;
     }
-    if (values.address !== undefined || values.namespace !== undefined) {
+    const layout = values["oci-layout"];
+    const address = values.address;
+    if ((layout === undefined) === (address === undefined)) {
       console.error(
-        "berth: pulling into containerd (--address/--namespace) is not available yet; use --oci-layout DIR",
+        `berth: give exactly one destination: --oci-layout DIR or --address SOCKET (containerd)\n\n${HELP}`,
       );
       return 2;
     }
-    const layout = values["oci-layout"];
-    if (layout === undefined) {
-      console.error(`berth: --oci-layout DIR is required\n\n${HELP}`);
+    if (address === undefined && (values.namespace !== undefined || values.snapshotter !== undefined)) {
+      console.error("berth: --namespace and --snapshotter apply to containerd: add --address SOCKET");
       return 2;
     }
     const ref = parseReference(positionals[0]);
@@ -140,6 +149,24 @@ export const pullCommand: Command = {
       credentials: dockerConfigCredentials(),
       ...(values["plain-http"] ? { registries: { [ref.value.registry]: { plainHttp: true } } } : {}),
     });
+    let ctd: Containerd | undefined;
+    if (address !== undefined) {
+      const created = createContainerd({
+        address,
+        ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
+      });
+      if (created.isErr()) {
+        console.error(`berth: ${created.error.message}`);
+        return 2;
+      }
+      ctd = created.value;
+    }
+    await using _containerd = ctd;
+    const target = ctd
+      ? createContainerdTarget(ctd, {
+          ...(values.snapshotter !== undefined ? { snapshotter: values.snapshotter } : {}),
+        })
+      : createOciLayoutTarget(layout as string);
     const controller = new AbortController();
     const onSignal = () => controller.abort(new Error("interrupted"));
     process.once("SIGINT", onSignal);
@@ -147,7 +174,7 @@ export const pullCommand: Command = {
     const started = performance.now();
     const result = await pull(ref.value, {
       client,
-      target: createOciLayoutTarget(layout),
+      target,
       concurrency,
       signal: controller.signal,
       ...(platform ? { platform } : {}),
@@ -160,6 +187,9 @@ export const pullCommand: Command = {
       if (values.json)
         console.log(JSON.stringify({ error: { code: result.error.code, message: result.error.message } }));
       else console.error(`berth: ${result.error.message}`);
+      if (ctd && "leaseId" in target && target.leaseId !== undefined && !values.json) {
+        console.error(`berth: partial content kept under lease ${target.leaseId}; pulling again resumes it`);
+      }
       return 1;
     }
     const r = result.value;
@@ -172,6 +202,7 @@ export const pullCommand: Command = {
           platform: r.platform,
           layers: r.layers.length,
           fetchedBytes: r.fetchedBytes,
+          target: target.name,
           seconds,
         }),
       );
