@@ -66,5 +66,6 @@ export {
 } from "./inspect.js";
 export { DEFAULT_NETNS_DIR, NETNS_NAME_MAX, netnsPath, validateNetnsName } from "./name.js";
 export { DEFAULT_STATE_DIR, type OwnerMarker, type ProcessIdentity } from "./owner.js";
+export { type JsonValue, runFunctionInNetns } from "./run-function.js";
 export { type SweepNetnsOptions, type SweepReport, sweepNetns } from "./sweep.js";
 export { type FindToolOptions, findTool, type NetnsTool, SYSTEM_TOOL_DIRS, TOOL_PACKAGES } from "./tools.js";
