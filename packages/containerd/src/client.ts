@@ -14,6 +14,7 @@ import { Leases } from "./leases.js";
 import { Namespaces } from "./namespaces.js";
 import { Snapshots } from "./snapshots.js";
 import { Tasks } from "./tasks.js";
+import { Transfer } from "./transfer.js";
 import { type CallContext, type CallOptions, Transport } from "./transport.js";
 import type { ServiceContext } from "./types.js";
 
@@ -115,6 +116,8 @@ export class Containerd implements AsyncDisposable {
   readonly events: Events;
   /** Tasks (running containers) and their processes. */
   readonly tasks: Tasks;
+  /** containerd 2.x's Transfer service (daemon-side pulls); `Unimplemented` on 1.x. */
+  readonly transfer: Transfer;
 
   /** @internal use {@link createContainerd}. */
   constructor(transport: Transport, namespace: string, timeoutMs: number | undefined, lease?: string) {
@@ -133,6 +136,7 @@ export class Containerd implements AsyncDisposable {
     this.diff = new Diff(this.#services);
     this.events = new Events(this.#services);
     this.tasks = new Tasks(this.#services);
+    this.transfer = new Transfer(this.#services);
   }
 
   /** Snapshots of a snapshotter (default `overlayfs`, containerd's default). */

@@ -87,5 +87,6 @@ export {
   signalNumber,
   Tasks,
 } from "./tasks.js";
+export { Transfer, type TransferPullOptions } from "./transfer.js";
 export { type CallOptions, MAX_MESSAGE_BYTES } from "./transport.js";
 export type { Descriptor, Labels } from "./types.js";
