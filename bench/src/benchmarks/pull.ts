@@ -2,6 +2,10 @@
 // per round) against `skopeo copy docker://... oci:...` (a process per round; Go start-up is ~50 ms of a
 // multi-second round), on a ~365 MB, 5-layer gzip image in the stack's registry. A third comparison puts berth
 // against the machine's ceiling for the same bytes: sha256 + write of every blob from the page cache.
+// Into containerd, on each stack daemon: berth's containerd target (content under a lease, unpack overlapped with
+// the download, image record) against `ctr images pull --plain-http` of the same version (1.6: the Go client's pull;
+// 2.1: the daemon's Transfer service), each round in a fresh namespace that is emptied (image, leases, snapshots,
+// content) and removed afterwards, untimed, so every round downloads and unpacks the whole image.
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -10,8 +14,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 // bench/package.json does not list @berth/image yet (the lead adds `"@berth/image": "workspace:*"`); until then the
 // package is imported by path, which resolves to the same source the workspace link would.
-import { createOciLayoutTarget, createRegistryClient, pull } from "@berth/image";
-import { stack } from "@berth/testkit";
+import { createContainerd } from "@berth/containerd";
+import { createContainerdTarget, createOciLayoutTarget, createRegistryClient, pull } from "@berth/image";
+import { type StackDaemon, stack, uniqueName } from "@berth/testkit";
 import type { Benchmark, Comparison, Side } from "../harness.js";
 
 const REPO = "berth-bench/big";
@@ -115,6 +120,40 @@ async function ensureImage(registry: string): Promise<string> {
   return layout;
 }
 
+function ctrQuiet(daemon: StackDaemon, ns: string, ...args: string[]): string {
+  try {
+    return execFileSync(daemon.ctr, ["-a", daemon.address, "-n", ns, ...args], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 300_000,
+    });
+  } catch {
+    return "";
+  }
+}
+
+const rows = (text: string) =>
+  text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+
+/** Empties and removes a namespace: images, leases, snapshots (children first), content; returns leftovers. */
+function dropNamespace(daemon: StackDaemon, ns: string): number {
+  for (const i of rows(ctrQuiet(daemon, ns, "images", "ls", "-q"))) ctrQuiet(daemon, ns, "images", "rm", "--sync", i);
+  for (const l of rows(ctrQuiet(daemon, ns, "leases", "ls", "-q"))) ctrQuiet(daemon, ns, "leases", "rm", "--sync", l);
+  for (let i = 0; i < 8; i++) {
+    const snaps = rows(ctrQuiet(daemon, ns, "snapshots", "ls")).slice(1);
+    if (snaps.length === 0) break;
+    for (const line of snaps) ctrQuiet(daemon, ns, "snapshots", "rm", line.split(/\s+/)[0] ?? "");
+  }
+  const blobs = rows(ctrQuiet(daemon, ns, "content", "ls", "-q"));
+  if (blobs.length > 0) ctrQuiet(daemon, ns, "content", "rm", ...blobs);
+  const left = rows(ctrQuiet(daemon, ns, "content", "ls", "-q")).length;
+  ctrQuiet(daemon, ns, "namespaces", "rm", ns);
+  return left;
+}
+
 function fresh(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -200,6 +239,74 @@ export const pullBenchmark: Benchmark = {
       },
     };
     const unit = `ms per pull of ${(totalBytes / 1e6).toFixed(0)} MB`;
+    const namespaces: Array<{ daemon: StackDaemon; ns: string }> = [];
+    const intoContainerd = (daemon: StackDaemon): Comparison => {
+      const finish = (side: string, ns: string, ms: number) => {
+        const snapshots = rows(ctrQuiet(daemon, ns, "snapshots", "ls")).length - 1;
+        const left = dropNamespace(daemon, ns);
+        console.log(
+          `  ${side} ${ms.toFixed(0)} ms ${mbps(ms)} (${snapshots} snapshots; ${left} blobs left after cleanup)`,
+        );
+      };
+      const berthSide: Side = {
+        name: `berth (containerd ${daemon.version})`,
+        async run() {
+          const ns = uniqueName("bench-pull");
+          namespaces.push({ daemon, ns });
+          const ctd = createContainerd({ address: daemon.address, namespace: ns })._unsafeUnwrap();
+          const client = createRegistryClient({ registries: { [s.registry]: { plainHttp: true } } });
+          let ms = 0;
+          try {
+            const t = performance.now();
+            const r = await pull(ref, {
+              client,
+              target: createContainerdTarget(ctd, { snapshotter: daemon.snapshotter }),
+            });
+            ms = performance.now() - t;
+            if (r.isErr()) throw r.error;
+          } finally {
+            await client.close();
+            await ctd.close();
+          }
+          finish("berth", ns, ms);
+          return ms;
+        },
+      };
+      const ctrSide: Side = {
+        name: `ctr ${daemon.version} images pull`,
+        async run() {
+          const ns = uniqueName("bench-pull");
+          namespaces.push({ daemon, ns });
+          const t = performance.now();
+          await run(daemon.ctr, [
+            "-a",
+            daemon.address,
+            "-n",
+            ns,
+            "images",
+            "pull",
+            "--plain-http",
+            "--snapshotter",
+            daemon.snapshotter,
+            ref,
+          ]);
+          const ms = performance.now() - t;
+          finish("ctr  ", ns, ms);
+          return ms;
+        },
+      };
+      const v2 = daemon.version.replace(/^v/, "").startsWith("2.");
+      return {
+        name: `pull-containerd-${daemon.name.replace(/^containerd-/, "")}`,
+        unit: `${unit}, unpacked`,
+        berth: berthSide,
+        peer: ctrSide,
+        rounds: 3,
+        warmup: 1,
+        goal: { op: "<=", value: v2 ? 1.0 : 0.8 },
+        metric: "time",
+      };
+    };
     const comparisons: Comparison[] = [
       {
         name: "pull-oci-layout",
@@ -221,11 +328,13 @@ export const pullBenchmark: Benchmark = {
         goal: { op: "<=", value: 2.0 },
         metric: "time",
       },
+      ...s.daemons.map(intoContainerd),
     ];
     return {
       comparisons,
       teardown: async () => {
         for (const d of scratch) cleanup(d);
+        for (const { daemon, ns } of namespaces) dropNamespace(daemon, ns);
       },
     };
   },

@@ -13,10 +13,20 @@
  * - {@link pull}: platform selection, concurrent blob downloads verified while streaming and resumed with `Range`,
  *   dedupe against the target, progress events, commit of the image record last.
  * - {@link createOciLayoutTarget}: an OCI image layout directory (skopeo/umoci), written atomically.
+ * - {@link createContainerdTarget}: containerd through `@berth/containerd`: content under a lease with GC labels,
+ *   layers unpacked into the snapshotter while the rest downloads, the image record last.
  *
  * @packageDocumentation
  */
 export { type AuthChallenge, type CachedToken, parseRetryAfter, parseWwwAuthenticate, TokenCache } from "./auth.js";
+export {
+  type ContainerdTarget,
+  type ContainerdTargetOptions,
+  createContainerdTarget,
+  DEFAULT_SNAPSHOTTER,
+  ingestRef,
+  resumeOffset,
+} from "./containerd-target.js";
 export {
   type CredentialsProvider,
   type DockerConfigOptions,
@@ -94,4 +104,4 @@ export {
   type ResolvedManifest,
   type RetryOptions,
 } from "./registry-client.js";
-export type { BlobWriter, ImageRecord, Target, WriterOptions } from "./target.js";
+export type { BlobWriter, ImageRecord, PlannedImage, Target, WriterOptions } from "./target.js";

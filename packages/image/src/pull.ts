@@ -240,6 +240,15 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
     }
     const totalBytes = plan.filter((p) => p.state === "waiting").reduce((n, p) => n + p.descriptor.size, 0);
     emit({ type: "plan", blobs: plan, totalBytes });
+    target.plan?.(
+      {
+        manifest: manifestDescriptor,
+        config: manifest.config,
+        layers: manifest.layers,
+        skipped: new Set(plan.filter((p) => p.state === "skipped").map((p) => p.descriptor.digest)),
+      },
+      signal,
+    );
     emit({ type: "phase", phase: "fetch" });
 
     let completed = 0;

@@ -45,6 +45,17 @@ export interface ImageRecord {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
+/** What {@link Target.plan} is told: the chosen manifest's blobs in manifest order. */
+export interface PlannedImage {
+  /** The chosen platform's manifest. */
+  readonly manifest: Descriptor;
+  readonly config: Descriptor;
+  /** The layers in manifest order (a layer may repeat). */
+  readonly layers: readonly Descriptor[];
+  /** Digests the pull will not store (foreign layers under the `skip` policy). */
+  readonly skipped: ReadonlySet<string>;
+}
+
 /**
  * Where a pull puts an image: a content store plus an image record. Implementations: {@link createOciLayoutTarget}
  * (an OCI image layout directory); a containerd target (content under a lease, unpack, image record) fits the same
@@ -64,6 +75,12 @@ export interface Target {
   has(descriptor: Descriptor, signal?: AbortSignal): ResultAsync<boolean, ImageError>;
   /** Opens (or resumes) a write of the blob `descriptor` names. */
   writer(descriptor: Descriptor, options: WriterOptions): ResultAsync<BlobWriter, ImageError>;
+  /**
+   * Optional: told the chosen manifest's blobs once they are planned, before any download starts, so a target can
+   * work on them as they arrive (containerd's target unpacks layer N as soon as layers 0..N are committed). Called
+   * at most once per pull, with the pull's signal (aborted when the pull fails). Must not throw.
+   */
+  plan?(image: PlannedImage, signal: AbortSignal): void;
   /** Records the image; called last. Must replace an existing record of the same name atomically. */
   putImage(record: ImageRecord, signal?: AbortSignal): ResultAsync<void, ImageError>;
 }
