@@ -9,6 +9,7 @@ import { netCommand } from "./commands/net.js";
 import { netnsCommand } from "./commands/netns.js";
 import { pullCommand } from "./commands/pull.js";
 import { runCommand } from "./commands/run.js";
+import { taskCommand } from "./commands/task.js";
 import { versionCommand } from "./commands/version.js";
 
 const commands: Readonly<Record<string, Command>> = {
@@ -19,6 +20,7 @@ const commands: Readonly<Record<string, Command>> = {
   netns: netnsCommand,
   pull: pullCommand,
   run: runCommand,
+  task: taskCommand,
   version: versionCommand,
 };
 

@@ -1,0 +1,386 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, openSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { createContainerd } from "@berth/containerd";
+import { type ImageSource, ociLayoutImages, registryImages } from "../../agent/images.js";
+import {
+  type AgentEvent,
+  DEFAULT_AGENT_STATE_DIR,
+  DEFAULT_STOP_GRACE_MS,
+  DEFAULT_TASK_BRIDGE,
+  DEFAULT_TASK_SUBNET,
+  runTask,
+} from "../../agent/run-task.js";
+import { fileSecrets } from "../../agent/secrets.js";
+import { isAlive, listTaskRecords, readTaskRecord, removeTaskRecord, writeTaskRecord } from "../../agent/state.js";
+import { parseTaskDefinition } from "../../agent/task-definition.js";
+import { type Command, parseCommandArgs } from "../command.js";
+
+const DEFAULT_LOGGER = resolve(import.meta.dirname, "../../../../packages/log-shim/dist/bin/berth-logger.cjs");
+
+const HELP = `usage: pnpm berth task run FILE.json [--detach] [options]
+       pnpm berth task ls [--state-dir DIR]
+       pnpm berth task stop ID [--state-dir DIR] [--timeout-ms MS]
+       pnpm berth task logs ID CONTAINER [--state-dir DIR]
+
+Runs an ECS task definition (awsvpc) in the foreground as Fargate would: a network namespace, a CNI bridge
+attachment, the images in containerd, a task metadata server, then the containers in dependsOn order. Output of
+containers without a logConfiguration is streamed with a [name] prefix. Ctrl-C (or an essential container's exit)
+stops the task and removes everything it made. With --detach the agent keeps running in the background (its
+output in STATE_DIR/logs/ID.log) and the command prints the task id once the task runs; \`task ls\` lists running
+tasks and \`task stop ID\` stops one (SIGTERM to its agent, which tears the task down). \`task logs ID CONTAINER\`
+prints a running task's container output: its json-file log, or the lines the detached agent recorded for it.
+  --detach        run the agent in the background and return once the task runs
+  --task-id       the task id (default: the family plus random hex)
+  --address       containerd socket (default $CONTAINERD_ADDRESS, then /run/containerd/containerd.sock)
+  --namespace     containerd namespace (default $CONTAINERD_NAMESPACE, then "berth-agent")
+  --cni-path      CNI plugin directories, ':'-separated (default $CNI_PATH, then /opt/cni/bin:/usr/lib/cni)
+  --bridge        host bridge (default ${DEFAULT_TASK_BRIDGE})
+  --subnet        task subnet (default ${DEFAULT_TASK_SUBNET})
+  --eni ADDR/PREFIX@GATEWAY
+                  ENI mode instead of the bridge, e.g. 10.233.0.2/24@10.233.0.1: a veth pair whose task end the
+                  host-device plugin moves into the namespace with static IPAM (the host end gets GATEWAY)
+  --state-dir     per-task files, IPAM leases, CNI cache (default ${DEFAULT_AGENT_STATE_DIR})
+  --image-layout  take images missing from containerd from this OCI layout (dir or tar) instead of registries
+  --plain-http    a registry (host:port) to pull from over plain HTTP; repeatable
+  --secrets-dir   resolve containers' secrets[].valueFrom as file names in this directory
+  --logger        berth-logger binary for json-file logs (default: the repository's log-shim build)
+  --snapshotter   snapshotter (default overlayfs)
+  --grace-ms      SIGTERM-to-SIGKILL grace period on stop (default ${DEFAULT_STOP_GRACE_MS})`;
+
+function describe(e: AgentEvent): string {
+  switch (e.kind) {
+    case "network":
+      return `network: ${e.netns}, address ${e.ip} (gateway ${e.gateway})`;
+    case "images":
+      return `images ready in ${e.ms} ms: ${e.images.join(", ")}`;
+    case "metadata":
+      return `metadata server on ${e.url}`;
+    case "started":
+      return `started ${e.container} (pid ${e.pid})`;
+    case "exited":
+      return `${e.container} exited with ${e.exitCode}${e.essential ? " (essential)" : ""}`;
+    case "stopping":
+      return `stopping: ${e.reason}`;
+    case "stopped":
+      return "stopped; everything removed";
+  }
+}
+
+async function run(args: readonly string[]): Promise<number> {
+  const parsed = parseCommandArgs(
+    args,
+    {
+      address: { type: "string" },
+      namespace: { type: "string" },
+      "cni-path": { type: "string" },
+      bridge: { type: "string" },
+      subnet: { type: "string" },
+      eni: { type: "string" },
+      "state-dir": { type: "string" },
+      "image-layout": { type: "string" },
+      "plain-http": { type: "string", multiple: true },
+      logger: { type: "string" },
+      "secrets-dir": { type: "string" },
+      snapshotter: { type: "string", default: "overlayfs" },
+      "grace-ms": { type: "string" },
+      detach: { type: "boolean", default: false },
+      "task-id": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    HELP,
+  );
+  if (!parsed) return args.includes("--help") || args.includes("-h") ? 0 : 2;
+  const v = parsed.values;
+  const stateDir = v["state-dir"] ?? DEFAULT_AGENT_STATE_DIR;
+  const [file, ...extra] = parsed.positionals;
+  if (file === undefined || extra.length > 0) {
+    console.error(`berth: task run needs exactly one FILE.json\n\n${HELP}`);
+    return 2;
+  }
+  const graceMs = v["grace-ms"] === undefined ? DEFAULT_STOP_GRACE_MS : Number(v["grace-ms"]);
+  if (!Number.isInteger(graceMs) || graceMs < 0) {
+    console.error(`berth: --grace-ms must be a whole number of milliseconds, not ${v["grace-ms"]}`);
+    return 2;
+  }
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    console.error(`berth: cannot read ${file}: ${(e as Error).message}`);
+    return 1;
+  }
+  const def = parseTaskDefinition(text);
+  if (!def.ok) {
+    console.error(`berth: ${file}: ${def.error.message}`);
+    return 1;
+  }
+  if (v["task-id"] !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$/.test(v["task-id"])) {
+    console.error(`berth: --task-id must be 1-41 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+    return 2;
+  }
+  const eniMatch = v.eni === undefined ? undefined : /^([\d.]+\/\d{1,2})@([\d.]+)$/.exec(v.eni);
+  if (v.eni !== undefined && !eniMatch) {
+    console.error(`berth: --eni must be ADDRESS/PREFIX@GATEWAY, e.g. 10.233.0.2/24@10.233.0.1, not ${v.eni}`);
+    return 2;
+  }
+  if (v.detach) return detach(args, def.value.family, v["task-id"], stateDir);
+  const created = createContainerd({
+    ...(v.address === undefined ? {} : { address: v.address }),
+    namespace: v.namespace ?? process.env.CONTAINERD_NAMESPACE ?? "berth-agent",
+    timeoutMs: 120_000,
+  });
+  if (created.isErr()) {
+    console.error(`berth: ${created.error.message}`);
+    return 2;
+  }
+  await using client = created.value;
+  const images: ImageSource =
+    v["image-layout"] !== undefined
+      ? ociLayoutImages(resolve(v["image-layout"]))
+      : registryImages({ plainHttp: v["plain-http"] ?? [] });
+  const logger = v.logger ?? DEFAULT_LOGGER;
+  const controller = new AbortController();
+  let stopRequested: (() => void) | undefined;
+  const onSignal = () => {
+    if (stopRequested) stopRequested();
+    else controller.abort(new Error("interrupted"));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const say = (line: string) => console.error(`berth task: ${line}`);
+  try {
+    const started = await runTask(def.value, {
+      containerd: client,
+      cniPath: v["cni-path"] ?? process.env.CNI_PATH ?? "/opt/cni/bin:/usr/lib/cni",
+      images,
+      snapshotter: v.snapshotter,
+      stopGraceMs: graceMs,
+      signal: controller.signal,
+      ...(existsSync(logger) ? { loggerBinary: logger } : {}),
+      ...(v["secrets-dir"] === undefined ? {} : { secrets: fileSecrets(resolve(v["secrets-dir"])) }),
+      ...(v.bridge === undefined ? {} : { bridge: v.bridge }),
+      ...(v.subnet === undefined ? {} : { subnet: v.subnet }),
+      stateDir,
+      ...(eniMatch ? { eni: { address: eniMatch[1] ?? "", gateway: eniMatch[2] ?? "" } } : {}),
+      ...(v["task-id"] === undefined ? {} : { taskId: v["task-id"] }),
+      onEvent: (e) => say(describe(e)),
+      onOutput: (name, stream, chunk) => {
+        const out = stream === "stdout" ? process.stdout : process.stderr;
+        for (const line of chunk.toString("utf8").split("\n")) if (line !== "") out.write(`[${name}] ${line}\n`);
+      },
+    });
+    if (!started.ok) {
+      console.error(`berth: ${started.error.message}`);
+      return 1;
+    }
+    const task = started.value;
+    say(`task ${task.id} running (${task.arn}); Ctrl-C stops it`);
+    for (const c of task.containers) if (c.logPath) say(`${c.name} logs to ${c.logPath}`);
+    stopRequested = () => void task.stop({ reason: "interrupted" });
+    const recorded = await writeTaskRecord(stateDir, {
+      id: task.id,
+      arn: task.arn,
+      family: task.family,
+      ip: task.ip,
+      netns: task.netnsPath,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      ...(process.env.BERTH_AGENT_LOG === undefined ? {} : { log: process.env.BERTH_AGENT_LOG }),
+    });
+    if (!recorded.ok) say(`${recorded.error.message} (task ls / task stop will not see this task)`);
+    await task.done;
+    const stopped = await task.stop();
+    await removeTaskRecord(stateDir, task.id);
+    if (!stopped.ok) {
+      console.error(`berth: ${stopped.error.message}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** Starts this same command without --detach as a background process and waits until its task runs. */
+async function detach(
+  args: readonly string[],
+  family: string,
+  taskId: string | undefined,
+  stateDir: string,
+): Promise<number> {
+  const id = taskId ?? `${family.slice(0, 32)}-${randomBytes(4).toString("hex")}`;
+  const logs = join(stateDir, "logs");
+  await mkdir(logs, { recursive: true });
+  const log = join(logs, `${id}.log`);
+  const fd = openSync(log, "a");
+  const script = process.argv[1] ?? "";
+  const childArgs = [...args.filter((a) => a !== "--detach"), ...(taskId === undefined ? ["--task-id", id] : [])];
+  const child = spawn(process.execPath, [...process.execArgv, script, "task", "run", ...childArgs], {
+    detached: true,
+    stdio: ["ignore", fd, fd],
+    env: { ...process.env, BERTH_AGENT_LOG: log },
+  });
+  let exitCode: number | null = null;
+  child.once("exit", (code) => {
+    exitCode = code ?? 1;
+  });
+  const deadline = Date.now() + 300_000;
+  while (Date.now() < deadline) {
+    const record = await readTaskRecord(stateDir, id);
+    if (record.ok && record.value) {
+      child.unref();
+      console.log(id);
+      return 0;
+    }
+    if (exitCode !== null) {
+      const output = await readFile(log, "utf8").catch(() => "");
+      console.error(`berth: the task's agent exited with ${exitCode} before the task ran:\n${output}`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGTERM");
+  console.error(`berth: task ${id} did not start within 5 minutes; see ${log}`);
+  return 1;
+}
+
+async function ls(args: readonly string[]): Promise<number> {
+  const parsed = parseCommandArgs(
+    args,
+    { "state-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
+    HELP,
+  );
+  if (!parsed) return args.includes("--help") || args.includes("-h") ? 0 : 2;
+  const records = await listTaskRecords(parsed.values["state-dir"] ?? DEFAULT_AGENT_STATE_DIR);
+  if (!records.ok) {
+    console.error(`berth: ${records.error.message}`);
+    return 1;
+  }
+  const rows = [["ID", "FAMILY", "IP", "AGENT", "STARTED"]];
+  for (const r of records.value) {
+    rows.push([r.id, r.family, r.ip, isAlive(r.pid) ? `pid ${r.pid}` : `gone (pid ${r.pid})`, r.startedAt]);
+  }
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
+  for (const row of rows)
+    console.log(
+      row
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    );
+  return 0;
+}
+
+async function stop(args: readonly string[]): Promise<number> {
+  const parsed = parseCommandArgs(
+    args,
+    { "state-dir": { type: "string" }, "timeout-ms": { type: "string" }, help: { type: "boolean", short: "h" } },
+    HELP,
+  );
+  if (!parsed) return args.includes("--help") || args.includes("-h") ? 0 : 2;
+  const [id, ...extra] = parsed.positionals;
+  if (id === undefined || extra.length > 0) {
+    console.error(`berth: task stop needs exactly one task ID (see \`pnpm berth task ls\`)\n\n${HELP}`);
+    return 2;
+  }
+  const timeoutMs = Number(parsed.values["timeout-ms"] ?? DEFAULT_STOP_GRACE_MS + 60_000);
+  if (!(timeoutMs > 0)) {
+    console.error(`berth: --timeout-ms must be a positive number of milliseconds, not ${parsed.values["timeout-ms"]}`);
+    return 2;
+  }
+  const stateDir = parsed.values["state-dir"] ?? DEFAULT_AGENT_STATE_DIR;
+  const record = await readTaskRecord(stateDir, id);
+  if (!record.ok) {
+    console.error(`berth: ${record.error.message}`);
+    return 1;
+  }
+  if (!record.value) {
+    console.error(`berth: no running task ${JSON.stringify(id)} in ${stateDir} (see \`pnpm berth task ls\`)`);
+    return 1;
+  }
+  const { pid } = record.value;
+  if (!isAlive(pid)) {
+    console.error(
+      `berth: the agent of task ${id} (pid ${pid}) is gone; its namespace ${record.value.netns} may be left`,
+    );
+    return 1;
+  }
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (isAlive(pid)) {
+    console.error(`berth: task ${id}'s agent (pid ${pid}) is still stopping after ${timeoutMs} ms`);
+    return 1;
+  }
+  console.log(`stopped ${id}`);
+  return 0;
+}
+
+async function logs(args: readonly string[]): Promise<number> {
+  const parsed = parseCommandArgs(
+    args,
+    { "state-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
+    HELP,
+  );
+  if (!parsed) return args.includes("--help") || args.includes("-h") ? 0 : 2;
+  const [id, container, ...extra] = parsed.positionals;
+  if (id === undefined || container === undefined || extra.length > 0) {
+    console.error(`berth: task logs needs a task ID and a CONTAINER name\n\n${HELP}`);
+    return 2;
+  }
+  const stateDir = parsed.values["state-dir"] ?? DEFAULT_AGENT_STATE_DIR;
+  const record = await readTaskRecord(stateDir, id);
+  if (!record.ok || !record.value) {
+    console.error(
+      `berth: ${record.ok ? `no running task ${JSON.stringify(id)} in ${stateDir}` : record.error.message}`,
+    );
+    return 1;
+  }
+  if (!/^[A-Za-z0-9_-]{1,255}$/.test(container)) {
+    console.error(`berth: ${JSON.stringify(container)} is not a container name`);
+    return 2;
+  }
+  const jsonLog = await readFile(join(stateDir, "tasks", id, `${container}-json.log`), "utf8").catch(() => undefined);
+  if (jsonLog !== undefined) {
+    for (const line of jsonLog.split("\n")) {
+      if (line === "") continue;
+      try {
+        const entry = JSON.parse(line) as { log?: string; stream?: string };
+        (entry.stream === "stderr" ? process.stderr : process.stdout).write(entry.log ?? "");
+      } catch {
+        // a partly written last line
+      }
+    }
+    return 0;
+  }
+  const agentLog =
+    record.value.log === undefined ? undefined : await readFile(record.value.log, "utf8").catch(() => "");
+  if (agentLog === undefined) {
+    console.error(`berth: task ${id} runs in the foreground: its ${container} output is on that terminal`);
+    return 1;
+  }
+  const prefix = `[${container}] `;
+  for (const line of agentLog.split("\n")) if (line.startsWith(prefix)) console.log(line.slice(prefix.length));
+  return 0;
+}
+
+export const taskCommand: Command = {
+  summary: "run (task run FILE.json [--detach]), list (ls), stop (stop ID), read logs (logs ID NAME) of ECS tasks",
+  async run(args) {
+    const [sub, ...rest] = args;
+    if (sub === "run") return run(rest);
+    if (sub === "ls") return ls(rest);
+    if (sub === "stop") return stop(rest);
+    if (sub === "logs") return logs(rest);
+    if (sub === "--help" || sub === "-h" || sub === "help") {
+      console.log(HELP);
+      return 0;
+    }
+    console.error(`berth: unknown task subcommand ${JSON.stringify(sub ?? "")}\n\n${HELP}`);
+    return 2;
+  },
+};

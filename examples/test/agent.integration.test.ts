@@ -1,0 +1,358 @@
+// The reference agent runs examples/tasks/sample.json end to end on each containerd of the stack: namespace, CNI
+// bridge, image import, metadata server, two containers; then `stop` must leave nothing behind.
+import { execFileSync } from "node:child_process";
+import { randomBytes, randomInt } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { type Containerd, createContainerd, removeContainer } from "@berth/containerd";
+import { stack, uniqueName } from "@berth/testkit";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ociLayoutImages, registryImages } from "../src/agent/images.js";
+import { type AgentTask, runTask } from "../src/agent/run-task.js";
+import { fileSecrets } from "../src/agent/secrets.js";
+import { parseTaskDefinition } from "../src/agent/task-definition.js";
+
+const s = stack();
+const root = resolve(import.meta.dirname, "../..");
+const LOGGER = join(root, "packages/log-shim/dist/bin/berth-logger.cjs");
+
+function quiet(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    return "";
+  }
+}
+
+describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [])(
+  "reference agent: sample task on $name",
+  (daemon) => {
+    let client: Containerd;
+    let dir: string;
+    let bridge: string;
+    let subnet: string;
+    let task: AgentTask | undefined;
+
+    beforeEach(() => {
+      client = createContainerd({
+        address: daemon.address,
+        namespace: uniqueName("agent"),
+        timeoutMs: 60_000,
+      })._unsafeUnwrap();
+      dir = mkdtempSync(join(tmpdir(), "berth-agent-"));
+      bridge = `ba${randomBytes(4).toString("hex")}`;
+      subnet = `10.232.${randomInt(1, 255)}.0/24`;
+      task = undefined;
+    });
+
+    afterEach(async () => {
+      if (task) await task.stop({ graceMs: 1000 });
+      const containers = await client.containers.list();
+      for (const c of containers.isOk() ? containers.value : []) {
+        await removeContainer(client, c.id, { snapshotter: daemon.snapshotter });
+      }
+      const images = await client.images.list();
+      for (const i of images.isOk() ? images.value : []) await client.images.delete(i.name, true);
+      const leases = await client.leases.list();
+      for (const l of leases.isOk() ? leases.value : []) await client.leases.delete(l.id, true);
+      await client.namespaces.delete(client.namespace);
+      await client.close();
+      quiet("ip", ["link", "del", bridge]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("runs the app and the sidecar, serves metadata, and stops leaving nothing behind", async () => {
+      const def = parseTaskDefinition(readFileSync(join(root, "examples/tasks/sample.json"), "utf8"));
+      if (!def.ok) throw def.error;
+      const output: Record<string, string> = {};
+      const events: string[] = [];
+      const started = await runTask(def.value, {
+        containerd: client,
+        cniPath: s?.cniPath ?? "",
+        images: ociLayoutImages(s?.testImageLayout ?? ""),
+        bridge,
+        subnet,
+        stateDir: dir,
+        snapshotter: daemon.snapshotter,
+        loggerBinary: LOGGER,
+        onOutput: (name, _stream, chunk) => {
+          output[name] = (output[name] ?? "") + chunk.toString("utf8");
+        },
+        onEvent: (e) => events.push(e.kind === "started" || e.kind === "exited" ? `${e.kind} ${e.container}` : e.kind),
+      });
+      if (!started.ok) throw started.error;
+      task = started.value;
+      const t = task;
+      expect(t.ip.startsWith(subnet.slice(0, subnet.lastIndexOf(".")))).toBe(true);
+      expect(events.slice(0, 5)).toEqual(["network", "images", "metadata", "started app", "started sidecar"]);
+
+      // The sidecar (non-essential) reads its own task metadata and the app's page over the task's network.
+      const sidecar = t.containers.find((c) => c.name === "sidecar");
+      expect(await sidecar?.exited).toBe(0);
+      const printed = output.sidecar ?? "";
+      expect(printed).toContain(`"TaskARN":"${t.arn}"`);
+      expect(printed).toContain(`"IPv4Addresses":["${t.ip}"]`);
+      expect(printed).toContain("app: hello from the berth sample app");
+
+      // The app is reachable from the host on the task's IP; its log goes to the json-file.
+      const page = await fetch(`http://${t.ip}:8080/`).then((r) => r.text());
+      expect(page).toBe("hello from the berth sample app\n");
+      const app = t.containers.find((c) => c.name === "app");
+      // httpd -v logs each request to stderr, which berth-logger writes as json-file lines.
+      const logPath = app?.logPath ?? "";
+      let log = "";
+      for (let i = 0; i < 50 && !log.includes("response:200"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
+      }
+      const line = log.split("\n").find((l) => l.includes("response:200")) ?? "{}";
+      expect(JSON.parse(line)).toMatchObject({ stream: "stderr", log: expect.stringContaining("response:200") });
+
+      // The sidecar's exit did not stop the task: the app still runs.
+      expect((await client.tasks.get(app?.id ?? ""))._unsafeUnwrap().status).toBe("running");
+
+      const netnsPath = t.netnsPath;
+      const stopped = await t.stop({ graceMs: 2000 });
+      task = undefined;
+      if (!stopped.ok) throw stopped.error;
+      expect(await t.done).toBe("stopped");
+
+      expect(existsSync(netnsPath)).toBe(false);
+      expect(quiet("ip", ["-o", "link", "show", "master", bridge]).trim()).toBe("");
+      expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
+      expect((await client.tasks.list())._unsafeUnwrap()).toEqual([]);
+      expect((await client.leases.list())._unsafeUnwrap()).toEqual([]);
+      const snaps = (await client.snapshots(daemon.snapshotter).list())._unsafeUnwrap();
+      expect(snaps.filter((x) => x.name.startsWith(t.id))).toEqual([]);
+      const cache = join(dir, "cni-cache");
+      const cached = existsSync(cache) ? readdirSync(cache, { recursive: true }).map(String) : [];
+      expect(cached.filter((f) => f.includes(t.id))).toEqual([]);
+      expect(existsSync(join("/etc/netns", `berth-${t.id}`))).toBe(false);
+    });
+
+    it("runs the sample in ENI mode (veth end moved in by host-device, static IPAM) and removes the pair", async () => {
+      const def = parseTaskDefinition(readFileSync(join(root, "examples/tasks/sample.json"), "utf8"));
+      if (!def.ok) throw def.error;
+      const links = () =>
+        new Set(
+          quiet("ip", ["-o", "link", "show"])
+            .split("\n")
+            .map((l) => /^\d+: (b[he][0-9a-f]{8})[@:]/.exec(l)?.[1])
+            .filter((n): n is string => n !== undefined),
+        );
+      const before = links();
+      const third = randomInt(1, 255);
+      let output = "";
+      const started = await runTask(def.value, {
+        containerd: client,
+        cniPath: s?.cniPath ?? "",
+        images: ociLayoutImages(s?.testImageLayout ?? ""),
+        eni: { address: `10.233.${third}.2/24`, gateway: `10.233.${third}.1` },
+        stateDir: dir,
+        snapshotter: daemon.snapshotter,
+        loggerBinary: LOGGER,
+        stopGraceMs: 1000,
+        onOutput: (name, _stream, chunk) => {
+          if (name === "sidecar") output += chunk.toString("utf8");
+        },
+      });
+      if (!started.ok) throw started.error;
+      task = started.value;
+      const t = task;
+      expect(t.ip).toBe(`10.233.${third}.2`);
+      const made = [...links()].filter((n) => !before.has(n));
+      expect(made).toHaveLength(1);
+      expect(made[0]).toMatch(/^bh/);
+      expect(await t.containers.find((c) => c.name === "sidecar")?.exited).toBe(0);
+      expect(output).toContain(`"TaskARN":"${t.arn}"`);
+      expect(output).toContain(`"IPv4SubnetCIDRBlock":"10.233.${third}.0/24"`);
+      expect(output).toContain("app: hello from the berth sample app");
+      expect(await fetch(`http://${t.ip}:8080/`).then((r) => r.text())).toBe("hello from the berth sample app\n");
+      const stopped = await t.stop({ graceMs: 1000 });
+      task = undefined;
+      if (!stopped.ok) throw stopped.error;
+      expect(existsSync(t.netnsPath)).toBe(false);
+      expect([...links()].filter((n) => !before.has(n))).toEqual([]);
+      expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
+    });
+
+    const IMAGE = "docker.io/library/busybox-test:latest";
+    const options = () => ({
+      containerd: client,
+      cniPath: s?.cniPath ?? "",
+      images: ociLayoutImages(s?.testImageLayout ?? ""),
+      bridge,
+      subnet,
+      stateDir: dir,
+      snapshotter: daemon.snapshotter,
+      stopGraceMs: 1000,
+    });
+
+    it("starts a container only after its SUCCESS dependency exited 0", async () => {
+      const def = parseTaskDefinition(
+        JSON.stringify({
+          family: "berth-order",
+          containerDefinitions: [
+            { name: "init", image: IMAGE, essential: false, command: ["sh", "-c", "sleep 0.5; exit 0"] },
+            {
+              name: "main",
+              image: IMAGE,
+              command: ["sh", "-c", "echo token=$TOKEN; exec sleep 60"],
+              secrets: [{ name: "TOKEN", valueFrom: "token" }],
+              dependsOn: [{ containerName: "init", condition: "SUCCESS" }],
+            },
+          ],
+        }),
+      );
+      if (!def.ok) throw def.error;
+      const events: string[] = [];
+      const secretsDir = join(dir, "secrets");
+      mkdirSync(secretsDir);
+      writeFileSync(join(secretsDir, "token"), "s3cret\n");
+      let output = "";
+      const started = await runTask(def.value, {
+        ...options(),
+        secrets: fileSecrets(secretsDir),
+        onOutput: (_name, _stream, chunk) => {
+          output += chunk.toString("utf8");
+        },
+        onEvent: (e) => {
+          if (e.kind === "started" || e.kind === "exited") events.push(`${e.kind} ${e.container}`);
+        },
+      });
+      if (!started.ok) throw started.error;
+      task = started.value;
+      expect(events).toEqual(["started init", "exited init", "started main"]);
+      for (let i = 0; i < 50 && !output.includes("token="); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(output).toContain("token=s3cret\n");
+      const stopped = await task.stop();
+      task = undefined;
+      expect(stopped.ok).toBe(true);
+    });
+
+    it("fails with DependencyFailed when a SUCCESS dependency exits non-zero, removing what it made", async () => {
+      const def = parseTaskDefinition(
+        JSON.stringify({
+          family: "berth-depfail",
+          containerDefinitions: [
+            { name: "init", image: IMAGE, essential: false, command: ["sh", "-c", "exit 7"] },
+            { name: "main", image: IMAGE, dependsOn: [{ containerName: "init", condition: "SUCCESS" }] },
+          ],
+        }),
+      );
+      if (!def.ok) throw def.error;
+      const events: string[] = [];
+      const started = await runTask(def.value, {
+        ...options(),
+        onEvent: (e) => {
+          if (e.kind === "network") events.push(e.netns);
+        },
+      });
+      expect(started.ok).toBe(false);
+      if (started.ok) return;
+      expect(started.error.code).toBe("DependencyFailed");
+      expect(started.error.message).toContain("exited with 7");
+      expect(events).toHaveLength(1);
+      expect(existsSync(events[0] ?? "")).toBe(false);
+      expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
+      expect(quiet("ip", ["-o", "link", "show", "master", bridge]).trim()).toBe("");
+    });
+
+    it("fails with ImageFailed for an image it cannot get, removing the namespace and CNI attachment", async () => {
+      const def = parseTaskDefinition(
+        JSON.stringify({
+          family: "berth-noimage",
+          containerDefinitions: [{ name: "a", image: "example.invalid/x:1" }],
+        }),
+      );
+      if (!def.ok) throw def.error;
+      let netns = "";
+      const started = await runTask(def.value, {
+        ...options(),
+        onEvent: (e) => {
+          if (e.kind === "network") netns = e.netns;
+        },
+      });
+      expect(!started.ok && started.error.code).toBe("ImageFailed");
+      expect(netns).not.toBe("");
+      expect(existsSync(netns)).toBe(false);
+      expect(quiet("ip", ["-o", "link", "show", "master", bridge]).trim()).toBe("");
+    });
+
+    it("pulls a missing image from the registry into containerd (registryImages)", async () => {
+      const remote = s?.env.TEST_IMAGE_REMOTE ?? `${s?.registry}/berth/busybox:latest`;
+      const def = parseTaskDefinition(
+        JSON.stringify({
+          family: "berth-pull",
+          containerDefinitions: [{ name: "once", image: remote, command: ["echo", "pulled and ran"] }],
+        }),
+      );
+      if (!def.ok) throw def.error;
+      let output = "";
+      const started = await runTask(def.value, {
+        ...options(),
+        images: registryImages({ plainHttp: [s?.registry ?? ""] }),
+        onOutput: (_name, _stream, chunk) => {
+          output += chunk.toString("utf8");
+        },
+      });
+      if (!started.ok) throw started.error;
+      task = started.value;
+      const t = task;
+      expect(await t.done).toBe("essential container once exited with 0");
+      task = undefined;
+      const stopped = await t.stop();
+      if (!stopped.ok) throw stopped.error;
+      expect(output).toBe("pulled and ran\n");
+      expect((await client.images.get(remote)).isOk()).toBe(true);
+      expect((await client.leases.list())._unsafeUnwrap()).toEqual([]);
+      expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
+    });
+
+    it("stops the task when its essential container exits", async () => {
+      const def = parseTaskDefinition(
+        JSON.stringify({
+          family: "berth-essential",
+          containerDefinitions: [
+            {
+              name: "long",
+              image: "docker.io/library/busybox-test:latest",
+              essential: false,
+              command: ["sleep", "60"],
+            },
+            {
+              name: "short",
+              image: "docker.io/library/busybox-test:latest",
+              command: ["sh", "-c", "exit 3"],
+              dependsOn: [{ containerName: "long", condition: "START" }],
+            },
+          ],
+        }),
+      );
+      if (!def.ok) throw def.error;
+      const started = await runTask(def.value, {
+        containerd: client,
+        cniPath: s?.cniPath ?? "",
+        images: ociLayoutImages(s?.testImageLayout ?? ""),
+        bridge,
+        subnet,
+        stateDir: dir,
+        snapshotter: daemon.snapshotter,
+        stopGraceMs: 1000,
+      });
+      if (!started.ok) throw started.error;
+      task = started.value;
+      const t = task;
+      const reason = await t.done;
+      task = undefined;
+      expect(reason).toBe("essential container short exited with 3");
+      // stop() after the task stopped by itself reports how that teardown went.
+      const stopped = await t.stop();
+      if (!stopped.ok) throw stopped.error;
+      expect(existsSync(t.netnsPath)).toBe(false);
+      expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
+      expect(quiet("ip", ["-o", "link", "show", "master", bridge]).trim()).toBe("");
+    });
+  },
+);
