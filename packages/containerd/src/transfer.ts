@@ -52,7 +52,13 @@ export class Transfer {
       return errAsync(new ContainerdError("InvalidArgument", "Transfer.pull needs an image reference"));
     }
     const p = options.platform ?? hostPlatform();
-    const platform = { os: p.os, architecture: p.architecture, variant: p.variant ?? "", osVersion: "", osFeatures: [] };
+    const platform = {
+      os: p.os,
+      architecture: p.architecture,
+      variant: p.variant ?? "",
+      osVersion: "",
+      osFeatures: [],
+    };
     const source = OCIRegistry.encode({
       reference,
       resolver: {
