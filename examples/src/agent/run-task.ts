@@ -103,7 +103,7 @@ export interface AgentContainer {
   readonly id: string;
   readonly pid: number;
   readonly essential: boolean;
-  /** Settles with the exit code when the container exits. */
+  /** Settles with the exit code when the container has exited and its output has been delivered. */
   readonly exited: Promise<number>;
   /** Where its logs go when it has a `json-file` logConfiguration. */
   readonly logPath?: string;
@@ -552,7 +552,11 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
     }
     tasks.set(c.name, { task, io: task.io, pumps });
     registry.updateContainer(arn, id, { knownStatus: "RUNNING", startedAt: new Date() });
-    const exited: Promise<number> = Promise.resolve(task.exited).then((r) => (r.isOk() ? r.value.exitStatus : 255));
+    // Settles once the container exited and its output reached onOutput (the FIFOs drain after the exit; capped).
+    const exited: Promise<number> = Promise.resolve(task.exited).then(async (r) => {
+      await Promise.race([Promise.allSettled(pumps), new Promise((done) => setTimeout(done, 2000).unref())]);
+      return r.isOk() ? r.value.exitStatus : 255;
+    });
     void exited.then((code) => {
       registry.updateContainer(arn, id, { knownStatus: "STOPPED", exitCode: code, finishedAt: new Date() });
       emit({ kind: "exited", container: c.name, exitCode: code, essential: c.essential });
