@@ -1,20 +1,9 @@
 // `pnpm berth version`, the README's main-job command today, against both daemons of the stack.
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { stack } from "@berth/testkit";
 import { describe, expect, it } from "vitest";
+import { runBerth as berth } from "./berth-cli.js";
 
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, "../..");
 const s = stack();
-
-async function berth(args: string[]) {
-  return run("pnpm", ["--silent", "berth", ...args], { cwd: root, encoding: "utf8" }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-}
 
 describe.skipIf(!s).each(s?.daemons ?? [])("pnpm berth version on $name", (daemon) => {
   it("prints berth's version and the server's", async () => {

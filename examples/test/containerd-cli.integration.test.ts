@@ -1,28 +1,13 @@
 // `pnpm berth import` and `pnpm berth run` against both daemons of the stack: import the test
 // image's OCI archive without ctr, run commands with output, exit codes, stdin and --rm, and
 // leave nothing behind (checked through the library, then the namespace is deleted).
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
 import { createContainerd } from "@berth/containerd";
 import { stack, uniqueName } from "@berth/testkit";
 import { afterAll, describe, expect, it } from "vitest";
+import { runBerth as berth } from "./berth-cli.js";
 
-const root = resolve(import.meta.dirname, "../..");
 const s = stack();
 const IMAGE = "docker.io/library/busybox-test:latest";
-
-function berth(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = execFile(
-      "pnpm",
-      ["--silent", "berth", ...args],
-      { cwd: root, encoding: "utf8" },
-      (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    if (input !== undefined) child.stdin?.end(input);
-    else child.stdin?.end();
-  });
-}
 
 describe.skipIf(!s).each(s?.daemons ?? [])("pnpm berth import / run on $name", (daemon) => {
   const namespace = uniqueName("cli");

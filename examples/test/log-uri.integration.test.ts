@@ -1,18 +1,13 @@
 // `pnpm berth log-uri`: URIs built from --opt flags, parsed back with --parse, and usage errors.
-import { execFile } from "node:child_process";
 import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { parseBerthLoggerUri, parseShimLoggerUri } from "@berth/log-shim";
 import { describe, expect, it } from "vitest";
+import { REPO_ROOT, runBerth } from "./berth-cli.js";
 
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, "../..");
-
+/** `pnpm berth log-uri ARGS...`, stdout trimmed. */
 async function berth(args: string[]) {
-  return run("pnpm", ["--silent", "berth", "log-uri", ...args], { cwd: root, encoding: "utf8" }).then(
-    (r) => ({ code: 0, stdout: r.stdout.trim(), stderr: r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
+  const r = await runBerth(["log-uri", ...args]);
+  return { ...r, stdout: r.code === 0 ? r.stdout.trim() : r.stdout };
 }
 
 describe("pnpm berth log-uri", () => {
@@ -46,7 +41,7 @@ describe("pnpm berth log-uri", () => {
     const built = await berth(["berth-logger", "--opt", "driver=json-file", "--opt", "log-path=/var/log/c.log"]);
     expect(built.code).toBe(0);
     const p = parseBerthLoggerUri(built.stdout)._unsafeUnwrap();
-    expect(p.binaryPath).toBe(resolve(root, "packages/log-shim/dist/bin/berth-logger.cjs"));
+    expect(p.binaryPath).toBe(resolve(REPO_ROOT, "packages/log-shim/dist/bin/berth-logger.cjs"));
     expect(p.options).toEqual({ driver: { name: "json-file", logPath: "/var/log/c.log" } });
   });
 

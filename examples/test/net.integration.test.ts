@@ -1,23 +1,14 @@
 // `pnpm berth net up|check|down` against Debian's CNI plugins, in a namespace and on a bridge this test creates.
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { stack, uniqueName } from "@berth/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runBerth as berth } from "./berth-cli.js";
 
-const exec = promisify(execFile);
-const root = resolve(import.meta.dirname, "../..");
 const s = stack();
-
-async function berth(args: string[]) {
-  return exec("pnpm", ["--silent", "berth", ...args], { cwd: root, encoding: "utf8" }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-}
 
 function quiet(cmd: string, args: string[]): void {
   try {

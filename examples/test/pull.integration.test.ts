@@ -1,23 +1,14 @@
 // `pnpm berth pull` against the stack's registry: plain-line progress off a TTY, the resolved digest, a layout
 // skopeo reads back, and clear failures.
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { stack, uniqueName } from "@berth/testkit";
 import { afterAll, describe, expect, it } from "vitest";
+import { runBerth as berth } from "./berth-cli.js";
 
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, "../..");
 const s = stack();
-
-async function berth(args: string[]) {
-  return run("pnpm", ["--silent", "berth", ...args], { cwd: root, encoding: "utf8" }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-}
 
 describe.skipIf(!s)("pnpm berth pull", () => {
   const dirs: string[] = [];
