@@ -8,7 +8,15 @@ import {
   requiredString,
 } from "./checks.js";
 import { LogShimError } from "./errors.js";
-import { type EncodedFlag, type FlagSet, splitFlag, takeOptional, takeRequired, takeStringBool } from "./flags.js";
+import {
+  type EncodedFlag,
+  type FlagSet,
+  type Mutable,
+  splitFlag,
+  takeOptional,
+  takeRequired,
+  takeStringBool,
+} from "./flags.js";
 
 /** The flags of the awslogs driver (names without the leading `--`). */
 export const AWSLOGS_FLAGS = [
@@ -159,8 +167,6 @@ export function encodeAwslogs(o: AwslogsDriverOptions): EncodedFlag[] {
   for (const [name, value] of optional) if (value !== undefined) flags.push(splitFlag(name, value));
   return flags;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Reads the awslogs flags from a parsed URI (empty optional values read as absent, as the logger reads them). */
 export function decodeAwslogs(flags: FlagSet): Result<AwslogsDriverOptions, LogShimError> {

@@ -10,7 +10,7 @@ import {
 } from "./checks.js";
 import { MAX_CLEANUP_TIME_NS, SHIM_LOGGER_MODES, type ShimLoggerMode, sizeProblem } from "./common.js";
 import { LogShimError } from "./errors.js";
-import { FlagSet, splitFlag, takeInt, takeOptional, takeRequired, toUriArg } from "./flags.js";
+import { FlagSet, type Mutable, splitFlag, takeInt, takeOptional, takeRequired, toUriArg } from "./flags.js";
 import { parseFluentdAddress } from "./fluentd.js";
 import { type ByteSize, type GoDuration, parseByteSize, parseGoDuration } from "./go-syntax.js";
 import { formatLogUri, type LogUriArg, parseLogUri } from "./uri.js";
@@ -242,8 +242,6 @@ export function buildBerthLoggerUri(binaryPath: string, options: BerthLoggerOpti
   else debug("refused berth-logger options: %s", built.error.message);
   return built;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function decodeFlags(flags: FlagSet): Result<BerthLoggerOptions, LogShimError> {
   const driverName = takeRequired(flags, "driver", "use json-file or fluentd");

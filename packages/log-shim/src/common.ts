@@ -12,6 +12,7 @@ import {
   boolFlag,
   type EncodedFlag,
   type FlagSet,
+  type Mutable,
   splitFlag,
   takeInt,
   takeOptional,
@@ -272,8 +273,6 @@ function takeStringMap(flags: FlagSet, name: string): Result<Record<string, stri
   if (problem) return err(problem);
   return ok(parsed as Record<string, string>);
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * Reads the common flags from a parsed URI. Values the logger treats as "not set" (empty strings, negative

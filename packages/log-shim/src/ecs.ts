@@ -4,6 +4,7 @@ import { err, ok, type Result } from "neverthrow";
 import type { AwslogsDriverOptions } from "./awslogs.js";
 import type { ShimLoggerMode } from "./common.js";
 import { LogShimError } from "./errors.js";
+import type { Mutable } from "./flags.js";
 import type { FluentdDriverOptions } from "./fluentd.js";
 import { GO_BOOL_SPELLINGS, goBool, parseByteSize } from "./go-syntax.js";
 import type { JsonFileDriverOptions } from "./json-file.js";
@@ -139,7 +140,6 @@ export const ECS_OPTION_NAMES: Readonly<Record<Exclude<EcsLogDriver, "awsfirelen
 export const FIRELENS_BUFFER_LIMIT_OPTION = "log-driver-buffer-limit";
 
 type Options = Readonly<Record<string, string>>;
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function bool(options: Options, key: string): Result<boolean | undefined, LogShimError> {
   const value = options[key];

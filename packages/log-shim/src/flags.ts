@@ -11,6 +11,9 @@ import { GO_BOOL_SPELLINGS, goBool } from "./go-syntax.js";
 import type { LogUriArg } from "./uri.js";
 
 /** `split`: key `--name`, value `v` (two argv elements). `joined`: key `--name=v`, empty value (one element). */
+/** `T` with its readonly modifiers removed, for building an options object field by field. */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export type FlagStyle = "split" | "joined";
 
 /** One flag as it goes into the URI. */

@@ -1,7 +1,16 @@
 import { err, ok, type Result } from "neverthrow";
 import { firstFailure, optionalBoolean, optionalInteger, optionalString } from "./checks.js";
 import { LogShimError } from "./errors.js";
-import { boolFlag, type EncodedFlag, type FlagSet, splitFlag, takeInt, takeOptional, takePflagBool } from "./flags.js";
+import {
+  boolFlag,
+  type EncodedFlag,
+  type FlagSet,
+  type Mutable,
+  splitFlag,
+  takeInt,
+  takeOptional,
+  takePflagBool,
+} from "./flags.js";
 import { type GoDuration, parseGoDuration } from "./go-syntax.js";
 
 /** The flags of the fluentd driver (names without the leading `--`). */
@@ -163,8 +172,6 @@ export function encodeFluentd(o: FluentdDriverOptions): EncodedFlag[] {
   if (o.writeTimeout !== undefined) flags.push(splitFlag("fluentd-write-timeout", o.writeTimeout));
   return flags;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * Reads the fluentd flags from a parsed URI. Values the logger treats as "not set" read as absent: empty

@@ -11,7 +11,15 @@ import {
 } from "./checks.js";
 import { sizeProblem } from "./common.js";
 import { LogShimError } from "./errors.js";
-import { type EncodedFlag, type FlagSet, splitFlag, takeOptional, takeRequired, takeStringBool } from "./flags.js";
+import {
+  type EncodedFlag,
+  type FlagSet,
+  type Mutable,
+  splitFlag,
+  takeOptional,
+  takeRequired,
+  takeStringBool,
+} from "./flags.js";
 import type { ByteSize } from "./go-syntax.js";
 
 /** The flags of the json-file driver (names without the leading `--`). */
@@ -110,8 +118,6 @@ export function encodeJsonFile(o: JsonFileDriverOptions): EncodedFlag[] {
   for (const [name, value] of optional) if (value !== undefined) flags.push(splitFlag(name, value));
   return flags;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Reads the json-file flags from a parsed URI (empty values read as absent, as the logger reads them). */
 export function decodeJsonFile(flags: FlagSet): Result<JsonFileDriverOptions, LogShimError> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AwslogsDriverOptions } from "./awslogs.js";
 import type { ShimLoggerCommonOptions } from "./common.js";
+import type { Mutable } from "./flags.js";
 import type { FluentdDriverOptions } from "./fluentd.js";
 import type { JsonFileDriverOptions } from "./json-file.js";
 import {
@@ -171,8 +172,6 @@ const stringMap = (next: Rng) => {
   for (let i = Math.floor(next() * 4); i > 0; i--) map[text(next, 1, 6, NAME)] = text(next, 0, 10);
   return map;
 };
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function randomAwslogs(next: Rng): AwslogsDriverOptions {
   const d: Mutable<AwslogsDriverOptions> = {

@@ -12,7 +12,15 @@ import {
   splitCommaList,
 } from "./checks.js";
 import { LogShimError } from "./errors.js";
-import { type EncodedFlag, type FlagSet, splitFlag, takeOptional, takeRequired, takeStringBool } from "./flags.js";
+import {
+  type EncodedFlag,
+  type FlagSet,
+  type Mutable,
+  splitFlag,
+  takeOptional,
+  takeRequired,
+  takeStringBool,
+} from "./flags.js";
 
 /** The flags of the splunk driver (names without the leading `--`). */
 export const SPLUNK_FLAGS = [
@@ -185,8 +193,6 @@ export function encodeSplunk(o: SplunkDriverOptions): EncodedFlag[] {
   for (const [name, value] of optional) if (value !== undefined) flags.push(splitFlag(name, value));
   return flags;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * Reads the splunk flags from a parsed URI. Empty values read as absent (as the logger reads them), except
