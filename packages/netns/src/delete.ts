@@ -20,7 +20,12 @@ export interface DeleteNetnsOptions {
   /** Attempts at unlinking a busy (EBUSY) file, with doubling pauses from 10 ms. Default 6. */
   readonly busyAttempts?: number;
   readonly signal?: AbortSignal;
-  /** Where to look for `umount` (see `findTool`). */
+  /**
+   * Unmount and unlink through berth's resident `ip -force -batch -` helper (`netns del NAME`) for namespaces in
+   * `/run/netns` with plain names, instead of running `umount` for each. Default true; see `createNetns`.
+   */
+  readonly resident?: boolean;
+  /** Where to look for `umount` and `ip` (see `findTool`). */
   readonly searchPath?: string;
 }
 
@@ -37,9 +42,11 @@ export function locate(
 }
 
 /**
- * Deletes a named namespace the way `ip netns delete` does: lazy unmount (umount2 MNT_DETACH, through
- * `umount --lazy`), then unlink, retrying while the file is busy (EBUSY, e.g. while another mount namespace
- * still holds a copy of the mount). Every namespace stacked on the file is unmounted, so a duplicate mount is
+ * Deletes a named namespace the way `ip netns delete` does: lazy unmount (umount2 MNT_DETACH), then unlink,
+ * retrying while the file is busy (EBUSY, e.g. while another mount namespace still holds a copy of the mount).
+ * For a namespace in `/run/netns` with a plain name both steps run in berth's resident `ip -batch` helper (`netns
+ * del NAME`, no process started; see `createNetns`); elsewhere, or if the helper is lost, through `umount
+ * --lazy` and unlink(2). Every namespace stacked on the file is unmounted, so a duplicate mount is
  * removed too. Also removes the `/etc/netns/NAME` files berth wrote at creation and berth's owner marker.
  *
  * Idempotent: resolves `false` when there was nothing to delete, `true` when a namespace file was removed. The
@@ -93,6 +100,7 @@ export function deleteNetns(nameOrPath: string, options: DeleteNetnsOptions = {}
       ...(options.busyAttempts === undefined ? {} : { busyAttempts: options.busyAttempts }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.searchPath === undefined ? {} : { searchPath: options.searchPath }),
+      ...(options.resident === undefined ? {} : { resident: options.resident }),
     });
   };
   return new ResultAsync(

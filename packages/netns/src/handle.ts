@@ -98,7 +98,7 @@ export class Netns implements AsyncDisposable {
    * berth created needs no `force`; one made by another tool does.
    */
   delete(
-    options: Pick<DeleteNetnsOptions, "force" | "signal" | "busyAttempts"> = {},
+    options: Pick<DeleteNetnsOptions, "force" | "signal" | "busyAttempts" | "resident"> = {},
   ): ResultAsync<boolean, NetnsError> {
     return deleteNetns(this.path, { ...this.#withSearchPath(options), stateDir: this.#stateDir }).map((existed) => {
       this.#deleted = true;

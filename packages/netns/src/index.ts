@@ -23,9 +23,15 @@
  * (iproute2): its namespace is set before it starts and goes away with it. Inspecting needs none of that: it
  * only reads files (stat, statfs, `/proc/self/mountinfo`).
  *
+ * Creating and deleting in `/run/netns` goes through one resident `ip -force -batch -` process (iproute2) that
+ * this process keeps for the purpose: `netns add NAME` / `netns del NAME` are lines on its stdin, so no process
+ * is started per namespace. It starts on demand, is shared by concurrent callers, stops when idle (or at
+ * {@link stopNetnsHelper}) and with this process, and if it dies the spawned util-linux tools take over (see
+ * {@link createNetns}; `resident: false` opts out).
+ *
  * Debug output: `DEBUG=berth:netns*` (`berth:netns` for namespaces created, inspected and deleted,
  * `berth:netns:exec` for commands run inside, `berth:netns:sweep` for sweeps, `berth:netns:tools` for tool lookups
- * and runs).
+ * and runs, `berth:netns:helper` for the resident `ip -batch` helper).
  *
  * @packageDocumentation
  */
@@ -64,6 +70,7 @@ export {
   netnsOfPid,
   sameIdentity,
 } from "./inspect.js";
+export { HELPER_IDLE_MS, stopNetnsHelper } from "./ip-batch.js";
 export { DEFAULT_NETNS_DIR, NETNS_NAME_MAX, netnsPath, validateNetnsName } from "./name.js";
 export { DEFAULT_STATE_DIR, type OwnerMarker, type ProcessIdentity } from "./owner.js";
 export { type JsonValue, runFunctionInNetns } from "./run-function.js";

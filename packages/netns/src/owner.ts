@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { errnoOf } from "./errors.js";
@@ -44,6 +44,11 @@ export interface OwnerMarker {
   readonly etcDir?: string;
   /** ISO time the marker was first written. */
   readonly createdAt: string;
+  /**
+   * A random token naming the one `createNetns` call that wrote the marker: a creator that claimed the name by
+   * creating the marker (the resident path) removes it on failure only while it still holds its own token.
+   */
+  readonly claim?: string;
 }
 
 /** The directory holding the markers of namespaces in `netnsDir`: `stateDir/<netnsDir, URI-encoded>`. */
@@ -130,6 +135,7 @@ export function isOwnerMarker(value: unknown): value is OwnerMarker {
     ownerOk &&
     (m.ino === undefined || typeof m.ino === "string") &&
     (m.etcDir === undefined || typeof m.etcDir === "string") &&
+    (m.claim === undefined || typeof m.claim === "string") &&
     typeof m.createdAt === "string"
   );
 }
@@ -174,6 +180,38 @@ export async function writeMarker(file: string, marker: OwnerMarker): Promise<vo
   const temp = `${file}.${process.pid}.${tempCounter++}.tmp`;
   writeFileSync(temp, `${JSON.stringify(marker)}\n`, { mode: 0o644 });
   renameSync(temp, file);
+}
+
+/**
+ * Creates a marker only if there is none: written to a temporary file that is then hard-linked to the marker's
+ * name (link(2) fails with EEXIST instead of replacing), so of several creators exactly one succeeds. Resolves
+ * false when a marker already exists.
+ */
+export async function claimMarker(file: string, marker: OwnerMarker): Promise<boolean> {
+  const dir = resolve(file, "..");
+  if (!madeDirs.has(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    madeDirs.add(dir);
+  }
+  const temp = `${file}.${process.pid}.${tempCounter++}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(marker)}\n`, { mode: 0o644 });
+  try {
+    linkSync(temp, file);
+    return true;
+  } catch (e) {
+    if (errnoOf(e) === "EEXIST") return false;
+    throw e;
+  } finally {
+    unlinkSync(temp);
+  }
+}
+
+/** Removes a marker if it still carries `claim` (see {@link OwnerMarker.claim}); resolves whether it did. */
+export async function removeClaimedMarker(file: string, claim: string): Promise<boolean> {
+  const marker = await readMarker(file);
+  if (marker?.claim !== claim) return false;
+  await removeMarker(file);
+  return true;
 }
 
 /** Removes a marker; a missing one is fine. */

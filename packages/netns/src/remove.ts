@@ -1,12 +1,14 @@
 import { statfsSync, unlinkSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { basename } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import createDebug from "debug";
 import { err, ok, type Result } from "neverthrow";
 import { errnoOf, NetnsError, netnsErrorFromErrno } from "./errors.js";
 import { NSFS_MAGIC } from "./inspect.js";
+import { helperCanHandle, helperFor } from "./ip-batch.js";
 import { removeMarker } from "./owner.js";
-import { runTool } from "./tools.js";
+import { findTool, runTool } from "./tools.js";
 
 const debug = createDebug("berth:netns");
 
@@ -16,6 +18,10 @@ export interface RemoveOptions {
   readonly markerFile?: string;
   /** The `/etc/netns/NAME` directory berth created, removed with everything in it. */
   readonly etcDir?: string;
+  /** Leave the namespace file and its mounts alone (they are not berth's); remove only the `/etc` files and marker. */
+  readonly keepPath?: boolean;
+  /** Unmount and unlink through the resident `ip -batch` helper where it can (see `createNetns`). Default true. */
+  readonly resident?: boolean;
   /** Attempts at unlinking a file that is still busy (EBUSY), with doubling pauses from 10 ms. Default 6. */
   readonly busyAttempts?: number;
   readonly signal?: AbortSignal;
@@ -39,8 +45,8 @@ export async function isMounted(path: string): Promise<boolean | undefined> {
 const MAX_STACKED_MOUNTS = 8;
 
 /**
- * Lazily unmounts (`umount --lazy`, i.e. umount2 MNT_DETACH) every namespace mounted on `path`, unlinks the
- * file, retrying while it is busy, then removes the `/etc/netns` directory and the marker. Missing pieces are
+ * Lazily unmounts (umount2 MNT_DETACH: the resident helper's `ip netns del`, or `umount --lazy`) every namespace
+ * mounted on `path`, unlinks the file, retrying while it is busy, then removes the `/etc/netns` directory and the marker. Missing pieces are
  * skipped, so it is safe to repeat and finishes what an interrupted create or delete left. Resolves `true` when
  * a namespace file existed.
  *
@@ -56,7 +62,7 @@ export async function removeNamespaceFiles(
   };
   let existed = false;
   try {
-    for (let i = 0; ; i++) {
+    for (let i = 0; !options.keepPath; i++) {
       const mounted = await isMounted(path);
       if (mounted === undefined) break;
       existed = true;
@@ -66,14 +72,14 @@ export async function removeNamespaceFiles(
           new NetnsError("Busy", `${path} still has a namespace mounted after ${i} unmounts; retry`, { path }),
         );
       }
-      // -n: do not touch /etc/mtab; -c: the path is already canonical (no lookups of its own).
-      const run = await runTool("umount", ["--lazy", "-n", "-c", path], { ...toolOptions, discardStdout: true });
-      if (run.isErr()) return err(run.error);
-      const { exitCode, stderr } = run.value;
+      const unmounted = await unmount(path, toolOptions, options.resident !== false);
+      if (unmounted.isErr()) return err(unmounted.error);
+      const { ok: done, stderr } = unmounted.value;
       // A failure is only real while the namespace is still mounted: a concurrent delete of the same name may
-      // have unmounted or even unlinked it between the check above and this umount.
-      if (exitCode !== 0 && !/not mounted/.test(stderr) && (await isMounted(path)) === true) {
-        const detail = stderr.trim() || `exit ${exitCode}`;
+      // have unmounted or even unlinked it between the check above and the unmount. `ip netns del` also fails
+      // with EBUSY when it unmounted one of several mounts stacked on the file: the next round takes the next.
+      if (!done && !/not mounted|resource busy/.test(stderr) && (await isMounted(path)) === true) {
+        const detail = stderr.trim() || "no message";
         if (/ermission denied|not permitted|must be superuser/i.test(stderr)) {
           return err(
             new NetnsError(
@@ -112,4 +118,28 @@ export async function removeNamespaceFiles(
   } catch (e) {
     return err(netnsErrorFromErrno(e, { path, action: "delete" }));
   }
+}
+
+/**
+ * Lazily unmounts the top namespace mounted on `path`: through the resident helper's `netns del NAME`
+ * (umount2 MNT_DETACH, then unlink) when it can handle the path, otherwise, or when the helper is lost, by
+ * running `umount --lazy`. `ok` false with `stderr` says why it failed.
+ */
+async function unmount(
+  path: string,
+  toolOptions: { readonly signal?: AbortSignal; readonly searchPath?: string },
+  resident: boolean,
+): Promise<Result<{ ok: boolean; stderr: string }, NetnsError>> {
+  if (resident && helperCanHandle(path)) {
+    const ip = await findTool("ip", toolOptions.searchPath === undefined ? {} : { searchPath: toolOptions.searchPath });
+    if (ip.isOk() && helperFor(ip.value).usable) {
+      const deleted = await helperFor(ip.value).run(`netns del ${basename(path)}`);
+      if (deleted.kind === "done") return ok({ ok: deleted.ok, stderr: deleted.messages.join("\n") });
+      debug("resident helper lost `netns del %s` (%s); running umount", basename(path), deleted.reason);
+    }
+  }
+  // -n: do not touch /etc/mtab; -c: the path is already canonical (no lookups of its own).
+  const run = await runTool("umount", ["--lazy", "-n", "-c", path], { ...toolOptions, discardStdout: true });
+  if (run.isErr()) return err(run.error);
+  return ok({ ok: run.value.exitCode === 0, stderr: run.value.stderr });
 }

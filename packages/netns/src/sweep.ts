@@ -16,7 +16,12 @@ export interface SweepNetnsOptions {
   /** Where berth's owner markers are. Default `/run/berth/netns`. */
   readonly stateDir?: string;
   readonly signal?: AbortSignal;
-  /** Where to look for `umount` (see `findTool`). */
+  /**
+   * Unmount and unlink through berth's resident `ip -force -batch -` helper (`netns del NAME`) for namespaces in
+   * `/run/netns` with plain names, instead of running `umount` for each. Default true; see `createNetns`.
+   */
+  readonly resident?: boolean;
+  /** Where to look for `umount` and `ip` (see `findTool`). */
   readonly searchPath?: string;
 }
 
@@ -112,6 +117,7 @@ export function sweepNetns(options: SweepNetnsOptions = {}): ResultAsync<SweepRe
         ...(marker.etcDir === undefined ? {} : { etcDir: marker.etcDir }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(options.searchPath === undefined ? {} : { searchPath: options.searchPath }),
+        ...(options.resident === undefined ? {} : { resident: options.resident }),
       });
       if (gone.isErr()) return err(gone.error);
       (mounted === undefined ? markersRemoved : removed).push(name);
