@@ -40,6 +40,50 @@ describe("createTaskRegistry", () => {
     expect(Object.isFrozen(after?.task)).toBe(true);
   });
 
+  it("updates a container's health in place of its previous state", () => {
+    const r = createTaskRegistry();
+    const id = newEndpointId();
+    r.registerTask(ec2Task, { [curlRuntime]: id })._unsafeUnwrap();
+    const since = new Date("2026-11-28T00:00:00.000Z");
+    r.updateContainer(ec2Task.arn, curlRuntime, {
+      health: { status: "UNHEALTHY", since, exitCode: 1 },
+    })._unsafeUnwrap();
+    expect(r.lookup(id)._unsafeUnwrap()?.container.health).toEqual({ status: "UNHEALTHY", since, exitCode: 1 });
+    r.updateContainer(ec2Task.arn, curlRuntime, { health: { status: "HEALTHY", since } })._unsafeUnwrap();
+    expect(r.lookup(id)._unsafeUnwrap()?.container.health).toEqual({ status: "HEALTHY", since });
+  });
+
+  it("answers repeated lookups from a cached entry, rebuilt by the first lookup after any change", () => {
+    const r = createTaskRegistry();
+    const curlId = newEndpointId();
+    const pauseId = newEndpointId();
+    r.registerTask(ec2Task, { [curlRuntime]: curlId, [pauseRuntime]: pauseId })._unsafeUnwrap();
+    const first = r.lookup(curlId)._unsafeUnwrap();
+    expect(r.lookup(curlId)._unsafeUnwrap()).toBe(first);
+    // A change to the task or to another container of it is visible through every endpoint id.
+    r.updateTask(ec2Task.arn, { knownStatus: "STOPPED" })._unsafeUnwrap();
+    const afterTask = r.lookup(curlId)._unsafeUnwrap();
+    expect(afterTask).not.toBe(first);
+    expect(afterTask?.task.knownStatus).toBe("STOPPED");
+    expect(afterTask?.container.name).toBe("curl");
+    r.updateContainer(ec2Task.arn, pauseRuntime, { knownStatus: "STOPPED", exitCode: 0 })._unsafeUnwrap();
+    expect(r.lookup(curlId)._unsafeUnwrap()?.task.containers[0]?.exitCode).toBe(0);
+    expect(r.lookup(pauseId)._unsafeUnwrap()?.container.exitCode).toBe(0);
+    expect(r.lookup(pauseId)._unsafeUnwrap()?.task).toBe(r.task(ec2Task.arn));
+    // A failed update leaves the cached entry as it was.
+    const kept = r.lookup(curlId)._unsafeUnwrap();
+    expect(r.updateTask(ec2Task.arn, { pullStartedAt: "yesterday" }).isErr()).toBe(true);
+    expect(r.lookup(curlId)._unsafeUnwrap()).toBe(kept);
+    // Removed and registered again under the same id: the new task, not the cached old one.
+    r.removeTask(ec2Task.arn)._unsafeUnwrap();
+    expect(r.lookup(curlId)._unsafeUnwrap()).toBeUndefined();
+    r.registerTask({ ...ec2Task, family: "again" }, { [curlRuntime]: curlId })._unsafeUnwrap();
+    expect(r.lookup(curlId)._unsafeUnwrap()?.task.family).toBe("again");
+    expect(r.lookup(pauseId)._unsafeUnwrap()).toBeUndefined();
+    r.clear();
+    expect(r.lookup(curlId)._unsafeUnwrap()).toBeUndefined();
+  });
+
   it("refuses invalid models, malformed or duplicate ids and unknown containers", () => {
     const r = createTaskRegistry();
     const bad = r.registerTask({ ...ec2Task, pullStartedAt: "yesterday" }, {});

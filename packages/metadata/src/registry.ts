@@ -1,10 +1,10 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
 import createDebug from "debug";
 import { err, ok, type Result } from "neverthrow";
 import { isEndpointId } from "./endpoint-id.js";
 import { MetadataError } from "./errors.js";
 import { taskResponseV4 } from "./v4-json.js";
-import type { ContainerState, ContainerStatus, TaskState, TaskStatus } from "./v4-types.js";
+import type { ContainerState, ContainerStatus, HealthState, TaskState, TaskStatus } from "./v4-types.js";
 
 const log = createDebug("berth:metadata:registry");
 
@@ -21,7 +21,8 @@ export interface EndpointEntry {
  *
  * `lookup` runs on every request, so it must be fast and synchronous, and it must compare ids in
  * constant time (never `===` on the secret id). Return the same `TaskState` object until the task
- * changes: the server caches the JSON it serialized per task object.
+ * changes and a new object from then on: the server caches the JSON it serialized per task object,
+ * so a task changed in place would keep being served as it was when first asked for.
  */
 export interface MetadataProvider {
   /** Resolves an endpoint id, or `undefined` when nothing is registered under it; `err` on an internal failure. */
@@ -62,6 +63,8 @@ export interface ContainerUpdate {
   readonly exitCode?: number;
   readonly startedAt?: Date | string;
   readonly finishedAt?: Date | string;
+  /** The container's health-check state (report it only for containers that have a health check). */
+  readonly health?: HealthState;
 }
 
 /** Status changes of a task ({@link TaskRegistry.updateTask}). */
@@ -116,6 +119,18 @@ interface Slot<T> {
   value: T;
 }
 
+// `crypto.hash` (Node >= 20.12) digests without allocating a Hash object: about twice as fast as
+// `createHash`, which matters because every request hashes its id. Read off the namespace so older
+// Node 20 releases, which lack the export, still load this module.
+const oneShotHash: typeof nodeCrypto.hash | undefined = nodeCrypto.hash;
+
+/** SHA-256 of a string's UTF-8 bytes, base64-encoded (the Map key). */
+function sha256(text: string): string {
+  return oneShotHash === undefined
+    ? nodeCrypto.createHash("sha256").update(text, "utf8").digest("base64")
+    : oneShotHash("sha256", text, "base64");
+}
+
 /**
  * A map keyed by secret strings whose lookups take the same time whatever the caller sends: the
  * key is the SHA-256 of the secret (so timing of the hash-table probe reveals nothing about the
@@ -125,14 +140,14 @@ class SecretMap<T> {
   readonly #slots = new Map<string, Slot<T>>();
 
   static digest(secret: string): string {
-    return createHash("sha256").update(secret, "utf8").digest("base64");
+    return sha256(secret);
   }
 
   get(secret: string): T | undefined {
-    const slot = this.#slots.get(SecretMap.digest(secret));
+    const slot = this.#slots.get(sha256(secret));
     if (slot === undefined) return undefined;
     const given = Buffer.from(secret, "utf8");
-    if (given.length !== slot.secret.length || !timingSafeEqual(given, slot.secret)) return undefined;
+    if (given.length !== slot.secret.length || !nodeCrypto.timingSafeEqual(given, slot.secret)) return undefined;
     return slot.value;
   }
 
@@ -161,7 +176,13 @@ interface TaskRecord {
 interface EndpointRecord {
   readonly record: TaskRecord;
   readonly runtimeId: string;
+  /** The snapshot `answer` was built from; `lookup` rebuilds it once `record.task` is replaced. */
+  answeredTask: TaskState | undefined;
+  /** `lookup`'s answer for `answeredTask`, kept so a request allocates nothing here. */
+  answer: Result<EndpointEntry | undefined, MetadataError>;
 }
+
+const NOTHING: Result<EndpointEntry | undefined, MetadataError> = ok(undefined);
 
 function validateTask(task: TaskState): Result<void, MetadataError> {
   const built = taskResponseV4(task, { withTags: true });
@@ -194,12 +215,16 @@ export function createTaskRegistry(): TaskRegistry {
 
   const registry: TaskRegistry = {
     lookup(endpointId) {
-      if (typeof endpointId !== "string") return ok(undefined);
+      if (typeof endpointId !== "string") return NOTHING;
       const hit = endpoints.get(endpointId);
-      if (hit === undefined) return ok(undefined);
+      if (hit === undefined) return NOTHING;
       const { task } = hit.record;
-      const container = task.containers.find((c) => c.runtimeId === hit.runtimeId);
-      return ok(container === undefined ? undefined : { task, container });
+      if (hit.answeredTask !== task) {
+        const container = task.containers.find((c) => c.runtimeId === hit.runtimeId);
+        hit.answer = container === undefined ? NOTHING : ok(Object.freeze({ task, container }));
+        hit.answeredTask = task;
+      }
+      return hit.answer;
     },
 
     credentials(id) {
@@ -258,7 +283,7 @@ export function createTaskRegistry(): TaskRegistry {
       const record: TaskRecord = { task: Object.freeze({ ...task }), endpoints: Object.freeze({ ...map }) };
       tasks.set(task.arn, record);
       for (const [runtimeId, endpointId] of Object.entries(record.endpoints)) {
-        endpoints.set(endpointId, { record, runtimeId });
+        endpoints.set(endpointId, { record, runtimeId, answeredTask: undefined, answer: NOTHING });
       }
       log("registered task %s with %d container(s), %d endpoint(s)", task.arn, task.containers.length, seen.size);
       return ok(undefined);

@@ -113,6 +113,76 @@ describe("metadata routes", () => {
     expect((await get(`${server.url}/v4/${curlId}/task`)).status).toBe(404);
   });
 
+  it("serves every change from the next request on, for each cached body (v3/v4 task, taskWithTags, container)", async () => {
+    const { registry, pauseId, curlId } = setup();
+    const server = await start({ provider: registry });
+    const paths = [
+      `/v4/${curlId}/task`,
+      `/v4/${curlId}/taskWithTags`,
+      `/v4/${curlId}`,
+      `/v4/${pauseId}`,
+      `/v3/${curlId}/task`,
+      `/v3/${curlId}/taskWithTags`,
+      `/v3/${curlId}`,
+    ];
+    const fetchAll = async () => {
+      const out: Record<string, { KnownStatus: string; Containers?: Array<{ ExitCode?: number }>; ExitCode?: number }> =
+        {};
+      for (const path of paths) {
+        const res = await get(`${server.url}${path}`);
+        expect(res.status).toBe(200);
+        out[path] = JSON.parse(res.body);
+      }
+      return out;
+    };
+    const before = await fetchAll();
+    // Twice, so the second round is served from the cache.
+    expect(await fetchAll()).toStrictEqual(before);
+    expect(before[`/v4/${curlId}/task`]?.KnownStatus).toBe("RUNNING");
+
+    registry.updateTask(ec2Task.arn, { knownStatus: "STOPPED", desiredStatus: "STOPPED" })._unsafeUnwrap();
+    const afterTask = await fetchAll();
+    for (const path of paths.filter((p) => p.endsWith("task") || p.endsWith("taskWithTags"))) {
+      expect(afterTask[path]?.KnownStatus).toBe("STOPPED");
+    }
+    expect(afterTask[`/v4/${curlId}/task`]).toStrictEqual(
+      JSON.parse(JSON.stringify(taskResponseV4(registry.task(ec2Task.arn) ?? ec2Task)._unsafeUnwrap())),
+    );
+
+    const curl = ec2Task.containers[1]?.runtimeId ?? "";
+    registry.updateContainer(ec2Task.arn, curl, { knownStatus: "STOPPED", exitCode: 137 })._unsafeUnwrap();
+    const afterContainer = await fetchAll();
+    expect(afterContainer[`/v4/${curlId}`]?.KnownStatus).toBe("STOPPED");
+    expect(afterContainer[`/v4/${curlId}`]?.ExitCode).toBe(137);
+    expect(afterContainer[`/v3/${curlId}`]?.ExitCode).toBe(137);
+    expect(afterContainer[`/v4/${curlId}/task`]?.Containers?.[1]?.ExitCode).toBe(137);
+    expect(afterContainer[`/v3/${curlId}/taskWithTags`]?.Containers?.[1]?.ExitCode).toBe(137);
+    // The other container's own body is unchanged; the task it belongs to shows the change too.
+    expect(afterContainer[`/v4/${pauseId}`]).toStrictEqual(afterTask[`/v4/${pauseId}`]);
+  });
+
+  it("caches per task object: a provider handing out a new object is served the new body", async () => {
+    let task: typeof ec2Task = ec2Task;
+    const id = newEndpointId();
+    let builds = 0;
+    const provider = {
+      lookup: (endpointId: string) => {
+        builds += 1;
+        const container = task.containers[1];
+        return ok(endpointId === id && container !== undefined ? { task, container } : undefined);
+      },
+    };
+    const server = await start({ provider });
+    const first = await get(`${server.url}/v4/${id}/task`);
+    expect(JSON.parse(first.body).Family).toBe(ec2Task.family);
+    task = { ...ec2Task, family: "changed" };
+    const second = await get(`${server.url}/v4/${id}/task`);
+    expect(JSON.parse(second.body).Family).toBe("changed");
+    task = ec2Task;
+    expect((await get(`${server.url}/v4/${id}/task`)).body).toBe(first.body);
+    expect(builds).toBe(3);
+  });
+
   it("answers unknown ids with the agent's JSON-encoded strings: 404 on v4, 400 on v3", async () => {
     const { registry } = setup();
     const server = await start({ provider: registry, stats: { containerStats: () => okAsync(undefined) } });
