@@ -6,6 +6,9 @@
 // the download, image record) against `ctr images pull --plain-http` of the same version (1.6: the Go client's pull;
 // 2.1: the daemon's Transfer service), each round in a fresh namespace that is emptied (image, leases, snapshots,
 // content) and removed afterwards, untimed, so every round downloads and unpacks the whole image.
+// On containerd 2.x a further comparison runs berth's containerd target with `transfer` (the pull handed to the
+// daemon's Transfer service after berth resolves and plans it) against the same ctr: berth's own path stays the
+// default and is measured above. BERTH_BENCH_PULL=name,name (comparison names) runs only those comparisons.
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -150,6 +153,14 @@ function dropNamespace(daemon: StackDaemon, ns: string): number {
   const blobs = rows(ctrQuiet(daemon, ns, "content", "ls", "-q"));
   if (blobs.length > 0) ctrQuiet(daemon, ns, "content", "rm", ...blobs);
   const left = rows(ctrQuiet(daemon, ns, "content", "ls", "-q")).length;
+  // `content rm` only drops this namespace's records: the blob files stay in the shared store until the next
+  // garbage collection, and a pull in a fresh namespace (ctr, the Transfer service, berth) would link them instead
+  // of downloading. A lease deleted with --sync runs that collection now, so every round downloads everything.
+  const gc = rows(ctrQuiet(daemon, ns, "leases", "create"))
+    .at(-1)
+    ?.split(/\s+/)
+    .at(-1);
+  if (gc) ctrQuiet(daemon, ns, "leases", "rm", "--sync", gc);
   ctrQuiet(daemon, ns, "namespaces", "rm", ns);
   return left;
 }
@@ -238,9 +249,13 @@ export const pullBenchmark: Benchmark = {
         }
       },
     };
+    const only = (process.env.BERTH_BENCH_PULL ?? "")
+      .split(",")
+      .map((n) => n.trim())
+      .filter((n) => n !== "");
     const unit = `ms per pull of ${(totalBytes / 1e6).toFixed(0)} MB`;
     const namespaces: Array<{ daemon: StackDaemon; ns: string }> = [];
-    const intoContainerd = (daemon: StackDaemon): Comparison => {
+    const intoContainerd = (daemon: StackDaemon, transfer = false): Comparison => {
       const finish = (side: string, ns: string, ms: number) => {
         const snapshots = rows(ctrQuiet(daemon, ns, "snapshots", "ls")).length - 1;
         const left = dropNamespace(daemon, ns);
@@ -249,7 +264,7 @@ export const pullBenchmark: Benchmark = {
         );
       };
       const berthSide: Side = {
-        name: `berth (containerd ${daemon.version})`,
+        name: `berth${transfer ? " via Transfer" : ""} (containerd ${daemon.version})`,
         async run() {
           const ns = uniqueName("bench-pull");
           namespaces.push({ daemon, ns });
@@ -260,10 +275,15 @@ export const pullBenchmark: Benchmark = {
             const t = performance.now();
             const r = await pull(ref, {
               client,
-              target: createContainerdTarget(ctd, { snapshotter: daemon.snapshotter }),
+              target: createContainerdTarget(ctd, {
+                snapshotter: daemon.snapshotter,
+                ...(transfer ? { transfer: { plainHttp: true } } : {}),
+              }),
             });
             ms = performance.now() - t;
             if (r.isErr()) throw r.error;
+            if (r.value.delegated !== transfer)
+              throw new Error(`expected delegated=${transfer}, got ${r.value.delegated}`);
           } finally {
             await client.close();
             await ctd.close();
@@ -297,7 +317,7 @@ export const pullBenchmark: Benchmark = {
       };
       const v2 = daemon.version.replace(/^v/, "").startsWith("2.");
       return {
-        name: `pull-containerd-${daemon.name.replace(/^containerd-/, "")}`,
+        name: `pull-containerd-${daemon.name.replace(/^containerd-/, "")}${transfer ? "-transfer" : ""}`,
         unit: `${unit}, unpacked`,
         berth: berthSide,
         peer: ctrSide,
@@ -307,7 +327,7 @@ export const pullBenchmark: Benchmark = {
         metric: "time",
       };
     };
-    const comparisons: Comparison[] = [
+    const all: Comparison[] = [
       {
         name: "pull-oci-layout",
         unit,
@@ -328,8 +348,10 @@ export const pullBenchmark: Benchmark = {
         goal: { op: "<=", value: 2.0 },
         metric: "time",
       },
-      ...s.daemons.map(intoContainerd),
+      ...s.daemons.map((d) => intoContainerd(d)),
+      ...s.daemons.filter((d) => d.version.replace(/^v/, "").startsWith("2.")).map((d) => intoContainerd(d, true)),
     ];
+    const comparisons = all.filter((c) => only.length === 0 || only.includes(c.name));
     return {
       comparisons,
       teardown: async () => {

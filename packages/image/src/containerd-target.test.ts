@@ -5,6 +5,7 @@ import { errAsync, okAsync, ResultAsync } from "neverthrow";
 import { describe, expect, it } from "vitest";
 import { createContainerdTarget, ingestRef, resumeOffset } from "./containerd-target.js";
 import type { Descriptor } from "./manifest.js";
+import { parseReference } from "./reference.js";
 
 const sha = (b: Uint8Array | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -13,7 +14,17 @@ function blob(mediaType: string, bytes: Buffer): Descriptor & { bytes: Buffer } 
 }
 
 /** An in-memory stand-in for the parts of `Containerd` the target uses, recording the calls in order. */
-function fakeContainerd(options: { sharedStore?: boolean; messageDelayMs?: number; failAfterMessages?: number } = {}) {
+function fakeContainerd(
+  options: {
+    sharedStore?: boolean;
+    messageDelayMs?: number;
+    failAfterMessages?: number;
+    /** containerd 1.x: Transfer.pull answers Unimplemented. */
+    noTransfer?: boolean;
+    /** Content.write of a blob the store holds resolves `existed` before asking the source (1.x AlreadyExists). */
+    existsAtOnce?: boolean;
+  } = {},
+) {
   const calls: string[] = [];
   const blobs = new Map<string, { bytes: Buffer; labels: Record<string, string> }>();
   const ingests = new Map<string, Buffer>();
@@ -91,6 +102,9 @@ function fakeContainerd(options: { sharedStore?: boolean; messageDelayMs?: numbe
         ResultAsync.fromPromise(
           (async () => {
             if (call.lease === undefined) throw new Error("write without a lease");
+            if (options.existsAtOnce && blobs.has(opts.expected)) {
+              return { digest: opts.expected, written: 0, existed: true };
+            }
             const shared = options.sharedStore === true && blobs.has(opts.expected);
             let held = shared ? Buffer.alloc(opts.size) : (ingests.get(ref) ?? Buffer.alloc(0));
             const messages: number[] = [];
@@ -151,6 +165,17 @@ function fakeContainerd(options: { sharedStore?: boolean; messageDelayMs?: numbe
         });
       },
     },
+    transfer: {
+      pull: (reference: string, opts: Record<string, unknown>) => {
+        if (options.noTransfer) {
+          return errAsync(new ContainerdError("Unimplemented", "this containerd has no Transfer service"));
+        }
+        calls.push(`transfer.pull ${reference} ${JSON.stringify({ ...opts, signal: undefined })}`);
+        const name = opts.name as string;
+        images.set(name, { target: { mediaType: "", digest: reference.split("@")[1] ?? "", size: 0 }, labels: {} });
+        return okAsync(undefined);
+      },
+    },
     images: {
       create: (image: { name: string; target: Descriptor; labels?: Record<string, string> }) => {
         if (images.has(image.name)) return errAsync(new ContainerdError("AlreadyExists", `image ${image.name} exists`));
@@ -158,9 +183,15 @@ function fakeContainerd(options: { sharedStore?: boolean; messageDelayMs?: numbe
         calls.push(`image.create ${image.name}`);
         return okAsync(image);
       },
-      update: (image: { name: string; target: Descriptor; labels?: Record<string, string> }) => {
-        images.set(image.name, { target: image.target, labels: { ...(image.labels ?? {}) } });
-        calls.push(`image.update ${image.name}`);
+      update: (image: { name: string; target: Descriptor; labels?: Record<string, string> }, fields?: string[]) => {
+        const old = images.get(image.name);
+        if (fields && old) {
+          for (const f of fields) {
+            const key = f.replace(/^labels\./, "");
+            old.labels[key] = image.labels?.[key] ?? "";
+          }
+        } else images.set(image.name, { target: image.target, labels: { ...(image.labels ?? {}) } });
+        calls.push(`image.update ${image.name}${fields ? ` ${fields.join(",")}` : ""}`);
         return okAsync(image);
       },
     },
@@ -310,18 +341,31 @@ describe("createContainerdTarget", () => {
     expect(fake.blobs.get(d.digest)?.bytes.toString()).toBe("0123456789");
   });
 
-  it("commits without sending when containerd already holds the whole blob (2.x shared store)", async () => {
+  it("needs no download when containerd already holds the whole blob (2.x shared store) and keeps the labels", async () => {
     const fake = fakeContainerd({ sharedStore: true });
-    const d = blob("application/vnd.oci.image.layer.v1.tar", Buffer.alloc(1 << 20, 1));
+    const d = blob("application/vnd.oci.image.manifest.v1+json", Buffer.alloc(1 << 20, 1));
     fake.blobs.set(d.digest, { bytes: d.bytes, labels: {} });
     const target = createContainerdTarget(fake.client, { unpack: false });
     const w = (await target.writer(d, { ref: "x" }))._unsafeUnwrap();
-    expect(w.offset).toBe(0);
-    for (let i = 0; i < d.size; i += 4096) (await w.write(d.bytes.subarray(i, i + 4096)))._unsafeUnwrap();
-    (await w.commit())._unsafeUnwrap();
+    expect(w.offset).toBe(d.size); // the puller skips the download
+    (await w.commit({ "containerd.io/gc.ref.content.config": "sha256:c" }))._unsafeUnwrap();
     expect(fake.calls.filter((c) => c.startsWith("commit"))).toEqual([
-      `commit layer ${d.digest.slice(7, 15)} (0 messages)`,
+      `commit manifest ${d.digest.slice(7, 15)} (0 messages)`,
     ]);
+    // The COMMIT waited for commit(): its labels arrived with it.
+    expect(fake.blobs.get(d.digest)?.labels).toEqual({ "containerd.io/gc.ref.content.config": "sha256:c" });
+  });
+
+  it("needs no download when containerd answers AlreadyExists at once (1.x shared store), then sets the labels", async () => {
+    const fake = fakeContainerd({ existsAtOnce: true });
+    const d = blob("application/vnd.oci.image.manifest.v1+json", Buffer.from("{}"));
+    fake.blobs.set(d.digest, { bytes: d.bytes, labels: {} });
+    const target = createContainerdTarget(fake.client, { unpack: false });
+    const w = (await target.writer(d, { ref: "x" }))._unsafeUnwrap();
+    expect(w.offset).toBe(d.size);
+    (await w.commit({ "containerd.io/gc.ref.content.l.0": "sha256:l" }))._unsafeUnwrap();
+    expect(fake.blobs.get(d.digest)?.labels).toEqual({ "containerd.io/gc.ref.content.l.0": "sha256:l" });
+    expect(fake.calls).toContain(`content.label ${d.digest.slice(7, 15)} containerd.io/gc.ref.content.l.0`);
   });
 
   it("unpacks layer 0 as soon as it is committed, while layer 1 is still downloading, and records the image last", async () => {
@@ -419,6 +463,98 @@ describe("createContainerdTarget", () => {
       platform: { os: "linux", architecture: "amd64" },
     });
     expect(r._unsafeUnwrapErr().code).toBe("UnsupportedMediaType");
+    expect(fake.images.size).toBe(0);
+  });
+
+  it("reports each layer's unpack state in order: waiting, unpacking, unpacked; exists when already unpacked", async () => {
+    const fake = fakeContainerd();
+    const { l0, l1, config, manifest } = twoLayers(fake);
+    const target = createContainerdTarget(fake.client);
+    expect(target.unpacks).toBe(true);
+    const events: string[] = [];
+    target.plan?.({ manifest, config, layers: [l0, l1], skipped: new Set() }, new AbortController().signal, (e) => {
+      events.push(`${e.index} ${e.state}${e.state === "unpacked" ? ` ${typeof e.ms}` : ""}`);
+    });
+    for (const d of [config, l0, l1, manifest]) await writeBlob(target, d);
+    const record = { name: "u", target: manifest, manifest, platform: { os: "linux", architecture: "amd64" } };
+    (await target.putImage(record))._unsafeUnwrap();
+    expect(events).toEqual([
+      "0 waiting",
+      "1 waiting",
+      "0 unpacking",
+      "0 unpacked number",
+      "1 unpacking",
+      "1 unpacked number",
+    ]);
+
+    const again = createContainerdTarget(fake.client);
+    const states: string[] = [];
+    for (const d of [config, l0, l1]) expect((await again.has(d))._unsafeUnwrap()).toBe(true);
+    again.plan?.({ manifest, config, layers: [l0, l1], skipped: new Set() }, new AbortController().signal, (e) => {
+      states.push(`${e.index} ${e.state}`);
+      throw new Error("a throwing listener does not break the unpack");
+    });
+    (await again.putImage(record))._unsafeUnwrap();
+    expect(states).toEqual(["0 waiting", "1 waiting", "0 exists", "1 exists"]);
+    expect(createContainerdTarget(fake.client, { unpack: false }).unpacks).toBe(false);
+  });
+
+  it("with transfer, hands the pinned reference to the Transfer service, labels the record and drops the lease", async () => {
+    const fake = fakeContainerd();
+    const { l0, l1, config, manifest } = twoLayers(fake);
+    const target = createContainerdTarget(fake.client, {
+      snapshotter: "native",
+      transfer: { plainHttp: true, headers: { authorization: "Bearer t" } },
+      labels: { team: "a" },
+    });
+    expect(createContainerdTarget(fake.client).delegate).toBeUndefined();
+    // Planning opened the lease (a blob already present was added to it).
+    fake.blobs.set(config.digest, { bytes: config.bytes, labels: {} });
+    expect((await target.has(config))._unsafeUnwrap()).toBe(true);
+    expect(target.leaseId).toBe("lease-1");
+    const reference = parseReference(`127.0.0.1:5000/app@${manifest.digest}`)._unsafeUnwrap();
+    const took = await target.delegate?.(
+      {
+        reference,
+        name: "127.0.0.1:5000/app:v1",
+        digest: manifest.digest,
+        platform: { os: "linux", architecture: "arm", variant: "v7" },
+        image: { manifest, config, layers: [l0, l1], skipped: new Set() },
+      },
+      new AbortController().signal,
+    );
+    expect(took?._unsafeUnwrap()).toBe(true);
+    const call = fake.calls.find((c) => c.startsWith("transfer.pull")) ?? "";
+    expect(call.startsWith(`transfer.pull 127.0.0.1:5000/app@${manifest.digest} `)).toBe(true);
+    expect(JSON.parse(call.slice(call.indexOf("{")))).toEqual({
+      name: "127.0.0.1:5000/app:v1",
+      platform: { os: "linux", architecture: "arm", variant: "v7" },
+      snapshotter: "native",
+      unpack: true,
+      plainHttp: true,
+      headers: { authorization: "Bearer t" },
+    });
+    expect(fake.images.get("127.0.0.1:5000/app:v1")?.labels).toEqual({ team: "a" });
+    expect(fake.calls).toContain("lease.delete lease-1");
+    expect(target.leaseId).toBeUndefined();
+    expect(fake.calls.filter((c) => c.startsWith("commit") || c.startsWith("apply"))).toEqual([]);
+  });
+
+  it("with transfer on containerd 1.x (no Transfer service), declines so the puller does the work", async () => {
+    const fake = fakeContainerd({ noTransfer: true });
+    const { l0, l1, config, manifest } = twoLayers(fake);
+    const target = createContainerdTarget(fake.client, { transfer: {} });
+    const took = await target.delegate?.(
+      {
+        reference: parseReference(`r/app@${manifest.digest}`)._unsafeUnwrap(),
+        name: "r/app:1",
+        digest: manifest.digest,
+        platform: { os: "linux", architecture: "amd64" },
+        image: { manifest, config, layers: [l0, l1], skipped: new Set() },
+      },
+      new AbortController().signal,
+    );
+    expect(took?._unsafeUnwrap()).toBe(false);
     expect(fake.images.size).toBe(0);
   });
 });

@@ -4,7 +4,15 @@ import createDebug from "debug";
 import { errAsync, okAsync, type Result, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
-import type { BlobWriter, ImageRecord, PlannedImage, Target, WriterOptions } from "./target.js";
+import type {
+  BlobWriter,
+  DelegatedPull,
+  ImageRecord,
+  PlannedImage,
+  Target,
+  UnpackEvent,
+  WriterOptions,
+} from "./target.js";
 
 const debug = createDebug("berth:image:containerd");
 
@@ -15,6 +23,21 @@ export const DEFAULT_SNAPSHOTTER = "overlayfs";
 const MAX_QUEUED_BYTES = 8 << 20;
 /** Largest WRITE message (containerd's Go client sends 1 MiB). */
 const MESSAGE_BYTES = 1 << 20;
+
+/**
+ * Hands whole pulls to containerd 2.x's Transfer service (the daemon fetches, verifies, unpacks and records the
+ * image itself, as `ctr images pull` does on 2.x) instead of berth's own client-side path. See
+ * {@link ContainerdTargetOptions.transfer}.
+ */
+export interface TransferDelegation {
+  /** The daemon talks plain HTTP to the registry (only for a trusted local registry such as 127.0.0.1:5000). */
+  readonly plainHttp?: boolean;
+  /**
+   * Extra HTTP headers the daemon sends to the registry (e.g. `Authorization` with a token fetched beforehand); the
+   * Transfer service gets no credentials from berth's providers otherwise, so private registries need this.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
+}
 
 /** Options of {@link createContainerdTarget}. */
 export interface ContainerdTargetOptions {
@@ -28,6 +51,14 @@ export interface ContainerdTargetOptions {
   readonly signal?: AbortSignal;
   /** Expiry of the pull's lease in milliseconds; default 24 h, as containerd's Go client. */
   readonly leaseExpiresInMs?: number;
+  /**
+   * Delegate each pull to containerd 2.x's Transfer service (off by default: berth's own path, which works with
+   * every containerd version, resumes partial content and reports per-blob progress). The puller still resolves
+   * the reference and plans the blobs; the daemon is then asked for `registry/repository@digest` under the pull's
+   * name. With it the pull reports no per-blob or unpack progress, and image `labels` are set after the transfer.
+   * A daemon without the service (containerd 1.x answers `Unimplemented`) gets berth's own path instead.
+   */
+  readonly transfer?: TransferDelegation;
 }
 
 /** A {@link Target} that writes into containerd; see {@link createContainerdTarget}. */
@@ -129,6 +160,10 @@ class ContentWriter implements BlobWriter {
   #stream: Promise<Result<WriteResult, ContainerdError>> | undefined;
   #done = false;
   #discard = false;
+  /** Resolved when containerd has answered the write stream's STAT (the source was asked for bytes). */
+  #opened: Deferred | undefined;
+  readonly #pool: Array<Buffer | undefined> = [undefined, undefined];
+  #flip = 0;
   /** Set when the current write stream failed: later writes fail at once instead of buffering. */
   #failed: ContainerdError | undefined;
 
@@ -154,6 +189,47 @@ class ContentWriter implements BlobWriter {
     return this.#offset;
   }
 
+  /**
+   * Copies `parts` into one of two reused 1 MiB buffers instead of a fresh allocation per message (fresh large
+   * buffers cost page faults and GC). Safe because `Content.write` sends in lock step: it has encoded a message and
+   * received containerd's answer to it before it asks the source for the next one, so a buffer is free again two
+   * messages later.
+   */
+  #coalesce(parts: readonly Uint8Array[], n: number): Uint8Array {
+    const i = this.#flip;
+    this.#flip ^= 1;
+    let buf = this.#pool[i];
+    if (!buf) {
+      buf = Buffer.allocUnsafe(MESSAGE_BYTES);
+      this.#pool[i] = buf;
+    }
+    let at = 0;
+    for (const p of parts) {
+      buf.set(p, at);
+      at += p.byteLength;
+    }
+    return buf.subarray(0, n);
+  }
+
+  /**
+   * Opens the write stream before any byte is downloaded and waits for containerd's STAT answer. When containerd
+   * already holds the whole blob (a shared content store: 1.x answers AlreadyExists, 2.x the full offset), the
+   * offset becomes the size, so the puller downloads nothing and only commits (linking the blob into this
+   * namespace with its labels), as containerd's own fetcher does.
+   */
+  async open(): Promise<void> {
+    this.#opened = deferred();
+    this.#start(this.#offset);
+    const stream = this.#stream as Promise<Result<WriteResult, ContainerdError>>;
+    const finished = await Promise.race([this.#opened.promise.then(() => undefined), stream]);
+    if (finished?.isOk() && finished.value.existed) {
+      debug("%s: containerd already holds %s; nothing to download", this.#ref, this.#descriptor.digest);
+      this.#offset = this.#descriptor.size;
+    } else if (this.#discard) {
+      this.#offset = this.#descriptor.size;
+    }
+  }
+
   #start(from: number): void {
     this.#ended = undefined;
     this.#failed = undefined;
@@ -164,14 +240,23 @@ class ContentWriter implements BlobWriter {
     async function* source(offset: number): AsyncGenerator<Uint8Array, void, undefined> {
       if (offset === self.#descriptor.size && offset !== sent) {
         // containerd 2.x answers STAT with the full size when another namespace already holds the blob (shared
-        // content store): the COMMIT links it into this namespace, and the bytes still coming are dropped.
+        // content store): the COMMIT links it into this namespace; bytes still coming are dropped. Found at open()
+        // (the usual case), the puller then downloads nothing. The COMMIT waits for commit(), which brings the labels.
         debug("%s: containerd already holds all %d bytes; committing without sending", self.#ref, offset);
         self.#discard = true;
         self.#queue = [];
         self.#queued = 0;
         self.#drained?.();
-        return;
+        self.#opened?.resolve();
+        for (;;) {
+          if (self.#ended === "commit") return;
+          if (self.#ended) throw self.#ended;
+          await new Promise<void>((r) => {
+            self.#wake = r;
+          });
+        }
       }
+      self.#opened?.resolve();
       if (offset !== sent) {
         throw new StopWrite(`containerd holds ${offset} bytes of ${self.#ref}, but ${sent} were sent`);
       }
@@ -203,7 +288,7 @@ class ContentWriter implements BlobWriter {
         self.#queued -= n;
         if (self.#queued <= MAX_QUEUED_BYTES) self.#drained?.();
         sent += n;
-        yield parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, n);
+        yield parts.length === 1 ? (parts[0] as Uint8Array) : self.#coalesce(parts, n);
       }
     }
     const d = this.#descriptor;
@@ -409,6 +494,7 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
     layers: readonly Descriptor[],
     skipped: ReadonlySet<string>,
     signal: AbortSignal,
+    report: (e: UnpackEvent) => void,
   ): Promise<{ config: Descriptor; top: string | undefined }> {
     const lease = await ensureLease();
     const call = { lease };
@@ -438,6 +524,7 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
       const existing = await snaps.stat(chainId, { ...call, signal });
       if (existing.isOk()) {
         debug("layer %d (%s) already unpacked as %s", i, layer.digest, chainId);
+        report({ index: i, digest: layer.digest, state: "exists" });
         continue;
       }
       if (existing.error.code !== "NotFound") throw existing.error;
@@ -451,6 +538,7 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
       await abortable(slot(layer.digest).promise, signal);
       const key = `extract-${randomBytes(6).toString("hex")} ${chainId}`;
       const started = Date.now();
+      report({ index: i, digest: layer.digest, state: "unpacking" });
       const mounts = await unwrap(snaps.prepare(key, parent, {}, { ...call, signal }));
       try {
         const applied = await unwrap(client.diff.apply(layer, mounts, { ...call, signal }));
@@ -471,15 +559,87 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
         throw e;
       }
       await unwrap(client.content.setLabels(layer.digest, { "containerd.io/uncompressed": ids[i] as string }, call));
-      debug("unpacked layer %d (%s) as %s in %dms", i, layer.digest, chainId, Date.now() - started);
+      const ms = Date.now() - started;
+      debug("unpacked layer %d (%s) as %s in %dms", i, layer.digest, chainId, ms);
+      report({ index: i, digest: layer.digest, state: "unpacked", ms });
     }
     return { config, top: chain.at(-1) };
   }
 
-  const startUnpack = (image: PlannedImage, signal: AbortSignal): Unpacking => {
-    const done = unpack(image.config, image.layers, image.skipped, signal);
+  const startUnpack = (
+    image: PlannedImage,
+    signal: AbortSignal,
+    onUnpack: ((e: UnpackEvent) => void) | undefined,
+  ): Unpacking => {
+    const report = (e: UnpackEvent) => {
+      try {
+        onUnpack?.(e);
+      } catch (error) {
+        debug("unpack progress listener threw: %s", (error as Error)?.message ?? String(error));
+      }
+    };
+    image.layers.forEach((l, index) => {
+      report({ index, digest: l.digest, state: "waiting" });
+    });
+    const done = unpack(image.config, image.layers, image.skipped, signal, report);
     done.catch(() => undefined); // awaited by putImage; a failed pull never gets there
     return { manifest: image.manifest.digest, done };
+  };
+
+  /** Hands the pull to containerd's Transfer service; `false` when the daemon has none (containerd 1.x). */
+  const delegate = (p: DelegatedPull, signal: AbortSignal): ResultAsync<boolean, ImageError> => {
+    const t = options.transfer as TransferDelegation;
+    const s = signalFor(signal) ?? signal;
+    const reference = p.reference.toString();
+    return ResultAsync.fromPromise(
+      (async () => {
+        const started = Date.now();
+        const pulled = await client.transfer.pull(reference, {
+          name: p.name,
+          platform: {
+            os: p.platform.os,
+            architecture: p.platform.architecture,
+            ...(p.platform.variant !== undefined ? { variant: p.platform.variant } : {}),
+          },
+          snapshotter,
+          unpack: unpackLayers,
+          ...(t.plainHttp ? { plainHttp: true } : {}),
+          ...(t.headers ? { headers: t.headers } : {}),
+          signal: s,
+        });
+        if (pulled.isErr()) {
+          if (pulled.error.code === "Unimplemented") {
+            debug("no Transfer service in this containerd; pulling %s with berth's own path", reference);
+            return false;
+          }
+          throw pulled.error;
+        }
+        if (options.labels && Object.keys(options.labels).length > 0) {
+          const labels = options.labels;
+          await unwrap(
+            client.images.update(
+              { name: p.name, target: { mediaType: "", digest: p.digest, size: 0 }, labels },
+              Object.keys(labels).map((k) => `labels.${k}`),
+            ),
+          );
+        }
+        debug("Transfer service pulled %s as %s in %dms", reference, p.name, Date.now() - started);
+        // Planning may have opened a lease (blobs already present were added to it): the record holds them now.
+        const id = leaseId;
+        reset();
+        if (id !== undefined) {
+          const removed = await client.leases.delete(id);
+          if (removed.isErr() && removed.error.code !== "NotFound") throw removed.error;
+        }
+        return true;
+      })(),
+      (e) =>
+        s.aborted && !ImageError.is(e)
+          ? new ImageError("Aborted", `pulling ${reference} through containerd's Transfer service was aborted`, {
+              cause: e,
+            })
+          : fromContainerd(`pulling ${reference} through containerd's Transfer service`, e),
+    );
   };
 
   const reset = () => {
@@ -534,16 +694,20 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
             throw status.error;
           }
           const mark = () => slot(descriptor.digest).resolve();
-          return new ContentWriter(client, descriptor, ref, lease, offset, mark, s);
+          const writer = new ContentWriter(client, descriptor, ref, lease, offset, mark, s);
+          await writer.open();
+          return writer;
         })(),
         (e) => fromContainerd(`opening a write of ${descriptor.digest} in containerd`, e, descriptor.digest),
       );
     },
-    plan(image, signal) {
+    unpacks: unpackLayers,
+    plan(image, signal, onUnpack) {
       if (!unpackLayers) return;
       const s = signalFor(signal) ?? signal;
-      unpacking = startUnpack(image, s);
+      unpacking = startUnpack(image, s, onUnpack);
     },
+    ...(options.transfer ? { delegate: (p: DelegatedPull, signal: AbortSignal) => delegate(p, signal) } : {}),
     putImage(record: ImageRecord, signal?: AbortSignal) {
       const s = signalFor(signal);
       return ResultAsync.fromPromise(
@@ -564,6 +728,7 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
               unpacking = startUnpack(
                 { manifest: record.manifest, config: m.config, layers: m.layers, skipped: new Set() },
                 s ?? new AbortController().signal,
+                undefined,
               );
             }
             const { config, top } = await unpacking.done;

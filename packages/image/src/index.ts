@@ -14,7 +14,8 @@
  *   dedupe against the target, progress events, commit of the image record last.
  * - {@link createOciLayoutTarget}: an OCI image layout directory (skopeo/umoci), written atomically.
  * - {@link createContainerdTarget}: containerd through `@berth/containerd`: content under a lease with GC labels,
- *   layers unpacked into the snapshotter while the rest downloads, the image record last.
+ *   layers unpacked into the snapshotter while the rest downloads (with per-layer `unpack` progress), the image
+ *   record last; optionally the whole pull handed to containerd 2.x's Transfer service ({@link TransferDelegation}).
  *
  * @packageDocumentation
  */
@@ -26,6 +27,7 @@ export {
   DEFAULT_SNAPSHOTTER,
   ingestRef,
   resumeOffset,
+  type TransferDelegation,
 } from "./containerd-target.js";
 export {
   type CredentialsProvider,
@@ -104,4 +106,12 @@ export {
   type ResolvedManifest,
   type RetryOptions,
 } from "./registry-client.js";
-export type { BlobWriter, ImageRecord, PlannedImage, Target, WriterOptions } from "./target.js";
+export type {
+  BlobWriter,
+  DelegatedPull,
+  ImageRecord,
+  PlannedImage,
+  Target,
+  UnpackEvent,
+  WriterOptions,
+} from "./target.js";

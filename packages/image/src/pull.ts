@@ -15,7 +15,7 @@ import {
 import { hostPlatform, normalizePlatform, type Platform } from "./platform.js";
 import { type ImageReference, parseReference } from "./reference.js";
 import type { RegistryClient } from "./registry-client.js";
-import type { BlobWriter, Target } from "./target.js";
+import type { BlobWriter, Target, UnpackEvent } from "./target.js";
 
 const debug = createDebug("berth:image:pull");
 
@@ -25,8 +25,13 @@ export const DEFAULT_PULL_CONCURRENCY = 4;
 /** What to do with foreign / non-distributable layers (descriptors with `urls`, usually Windows base layers). */
 export type ForeignLayerPolicy = "skip" | "fetch";
 
-/** The phases of a pull, in order. */
-export type PullPhase = "resolve" | "fetch" | "commit" | "done";
+/**
+ * The phases of a pull, in order: `resolve` (tag to digest, manifests), `fetch` (blob downloads), `commit` (manifest
+ * and index blobs), `unpack` (targets that unpack only: layers are unpacked while others still download, see the
+ * `unpack` events; this phase waits for the last ones, then the image is recorded), `done`. A pull the target
+ * delegates (containerd's Transfer service) goes `resolve`, `fetch`, `done`.
+ */
+export type PullPhase = "resolve" | "fetch" | "commit" | "unpack" | "done";
 
 /** The state of one blob in {@link PullProgress} events. */
 export type BlobState = "waiting" | "fetching" | "resuming" | "done" | "exists" | "skipped";
@@ -58,6 +63,15 @@ export type PullProgress =
       /** Bytes of all planned blobs held so far, and their total. */
       readonly completedBytes: number;
       readonly totalBytes: number;
+    }
+  | ({
+      /** A layer's unpack state changed (targets that unpack only). */
+      readonly type: "unpack";
+    } & UnpackEvent)
+  | {
+      /** The target took the whole pull over (containerd's Transfer service): no blob events follow. */
+      readonly type: "delegated";
+      readonly target: string;
     };
 
 /** Options of {@link pull}. */
@@ -92,6 +106,8 @@ export interface PullResult {
   readonly layers: readonly Descriptor[];
   /** Bytes downloaded by this pull (blobs the target already held are not counted). */
   readonly fetchedBytes: number;
+  /** True when the target pulled the image itself ({@link Target.delegate}, e.g. containerd's Transfer service). */
+  readonly delegated: boolean;
 }
 
 function aborted(reference: string, cause?: unknown): ImageError {
@@ -240,16 +256,48 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
     }
     const totalBytes = plan.filter((p) => p.state === "waiting").reduce((n, p) => n + p.descriptor.size, 0);
     emit({ type: "plan", blobs: plan, totalBytes });
-    target.plan?.(
-      {
-        manifest: manifestDescriptor,
-        config: manifest.config,
-        layers: manifest.layers,
-        skipped: new Set(plan.filter((p) => p.state === "skipped").map((p) => p.descriptor.digest)),
-      },
-      signal,
-    );
-    emit({ type: "phase", phase: "fetch" });
+    const planned = {
+      manifest: manifestDescriptor,
+      config: manifest.config,
+      layers: manifest.layers,
+      skipped: new Set(plan.filter((p) => p.state === "skipped").map((p) => p.descriptor.digest)),
+    };
+    const result = (fetchedBytes: number, delegated: boolean): PullResult => ({
+      name,
+      digest: resolved.digest,
+      mediaType: root.value.mediaType,
+      manifest: manifestDescriptor,
+      platform: manifestDescriptor.platform ?? platform,
+      config: manifest.config,
+      layers: manifest.layers,
+      fetchedBytes,
+      delegated,
+    });
+    if (target.delegate) {
+      const pinned = parseReference(`${ref.registry}/${ref.repository}@${resolved.digest}`);
+      if (pinned.isErr()) throw pinned.error;
+      emit({ type: "phase", phase: "fetch" });
+      const took = await unwrap(
+        target.delegate(
+          {
+            reference: pinned.value,
+            name,
+            digest: resolved.digest,
+            platform: manifestDescriptor.platform ?? platform,
+            image: planned,
+          },
+          signal,
+        ),
+      );
+      if (took) {
+        debug("%s: pulled by %s", reference, target.name);
+        emit({ type: "delegated", target: target.name });
+        emit({ type: "phase", phase: "done" });
+        return result(totalBytes, true);
+      }
+    }
+    target.plan?.(planned, signal, (e) => emit({ type: "unpack", ...e }));
+    if (!target.delegate) emit({ type: "phase", phase: "fetch" });
 
     let completed = 0;
     let fetchedBytes = 0;
@@ -265,7 +313,8 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
         const maxResumes = o.resumeAttempts ?? 5;
         const initial = writer.offset;
         completed += initial;
-        blobEvent(d, initial > 0 ? "resuming" : "fetching", initial);
+        // A target that already holds every byte (containerd's shared store) needs no download, only the commit.
+        blobEvent(d, initial >= d.size ? "exists" : initial > 0 ? "resuming" : "fetching", initial);
         for (;;) {
           if (writer.offset >= d.size) break;
           const start = writer.offset;
@@ -350,6 +399,7 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
       );
     }
     if (signal.aborted) throw aborted(reference, signal.reason);
+    if (target.unpacks) emit({ type: "phase", phase: "unpack" });
     await unwrap(
       target.putImage(
         {
@@ -362,16 +412,7 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
       ),
     );
     emit({ type: "phase", phase: "done" });
-    return {
-      name,
-      digest: resolved.digest,
-      mediaType: root.value.mediaType,
-      manifest: manifestDescriptor,
-      platform: manifestDescriptor.platform ?? platform,
-      config: manifest.config,
-      layers: manifest.layers,
-      fetchedBytes,
-    };
+    return result(fetchedBytes, false);
   } catch (e) {
     if (o.signal?.aborted && !(ImageError.is(e) && e.code === "Aborted")) throw aborted(reference, e);
     throw e;

@@ -2,6 +2,7 @@ import type { ResultAsync } from "neverthrow";
 import type { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
 import type { Platform } from "./platform.js";
+import type { ImageReference } from "./reference.js";
 
 /**
  * An open, resumable write of one blob into a {@link Target}. The writer hashes what it is given; `commit` checks
@@ -56,6 +57,34 @@ export interface PlannedImage {
   readonly skipped: ReadonlySet<string>;
 }
 
+/** Unpack progress of one layer, reported by a target that unpacks (see {@link Target.plan}). */
+export interface UnpackEvent {
+  /** The layer's position in the manifest. */
+  readonly index: number;
+  readonly digest: string;
+  /**
+   * `waiting`: its blob (or an earlier layer) is not ready yet; `unpacking`: being applied; `unpacked`: applied and
+   * committed as a snapshot; `exists`: the snapshot was already there.
+   */
+  readonly state: "waiting" | "unpacking" | "unpacked" | "exists";
+  /** Milliseconds the apply took (`unpacked` only). */
+  readonly ms?: number;
+}
+
+/** What {@link Target.delegate} is asked to pull: everything the puller resolved and planned. */
+export interface DelegatedPull {
+  /** The reference pinned to the resolved digest (`registry/repository@digest`). */
+  readonly reference: ImageReference;
+  /** The name to record. */
+  readonly name: string;
+  /** The digest the reference resolved to (index or manifest). */
+  readonly digest: string;
+  /** The platform chosen (normalized). */
+  readonly platform: Platform;
+  /** The chosen manifest's blobs. */
+  readonly image: PlannedImage;
+}
+
 /**
  * Where a pull puts an image: a content store plus an image record. Implementations: {@link createOciLayoutTarget}
  * (an OCI image layout directory); a containerd target (content under a lease, unpack, image record) fits the same
@@ -80,7 +109,16 @@ export interface Target {
    * work on them as they arrive (containerd's target unpacks layer N as soon as layers 0..N are committed). Called
    * at most once per pull, with the pull's signal (aborted when the pull fails). Must not throw.
    */
-  plan?(image: PlannedImage, signal: AbortSignal): void;
+  plan?(image: PlannedImage, signal: AbortSignal, onUnpack?: (event: UnpackEvent) => void): void;
+  /** True when the target unpacks layers (then the pull reports an `unpack` phase and per-layer unpack events). */
+  readonly unpacks?: boolean;
+  /**
+   * Optional: pulls the whole planned image by other means instead of the puller's own downloads (the containerd
+   * target hands it to containerd 2.x's Transfer service when asked to). Resolves `true` when the image is recorded,
+   * `false` to let the puller do the work itself (e.g. the daemon has no such service). Called after planning, at
+   * most once per pull; when it resolves `true`, no writer, `plan` or `putImage` is called.
+   */
+  delegate?(pull: DelegatedPull, signal: AbortSignal): ResultAsync<boolean, ImageError>;
   /** Records the image; called last. Must replace an existing record of the same name atomically. */
   putImage(record: ImageRecord, signal?: AbortSignal): ResultAsync<void, ImageError>;
 }

@@ -104,6 +104,8 @@ describe.skipIf(!s).each(s?.daemons ?? [])("containerd target on $name", (daemon
     cleanups.push(() => registry.close());
     const target = createContainerdTarget(client, { snapshotter: daemon.snapshotter });
     const phases: string[] = [];
+    const unpacked = new Map<number, string[]>();
+    const blobStates = new Map<string, string>();
     const first = await pull(BUSYBOX, {
       client: registry,
       target,
@@ -111,12 +113,20 @@ describe.skipIf(!s).each(s?.daemons ?? [])("containerd target on $name", (daemon
       signal: AbortSignal.timeout(120_000),
       onProgress: (e: PullProgress) => {
         if (e.type === "phase") phases.push(e.phase);
+        if (e.type === "unpack") unpacked.set(e.index, [...(unpacked.get(e.index) ?? []), e.state]);
+        if (e.type === "blob") blobStates.set(e.digest, e.state);
       },
     });
     expect(first.isOk(), first.isErr() ? first.error.message : "").toBe(true);
     const r = must(first);
-    expect(r.fetchedBytes).toBeGreaterThan(1_000_000);
-    expect(phases).toEqual(["resolve", "fetch", "commit", "done"]);
+    // Every blob was committed into this namespace: downloaded, or (when another namespace already holds it in
+    // the daemon's shared content store) linked by a commit without downloading, as containerd's own fetcher does.
+    expect([...blobStates.values()]).toEqual([r.config, ...r.layers].map(() => "done"));
+    const sizes = [r.config, ...r.layers].reduce((n, d) => n + d.size, 0);
+    expect(r.fetchedBytes).toBeLessThanOrEqual(sizes);
+    expect(phases).toEqual(["resolve", "fetch", "commit", "unpack", "done"]);
+    expect(unpacked.size).toBe(r.layers.length);
+    for (const states of unpacked.values()) expect(states).toEqual(["waiting", "unpacking", "unpacked"]);
     expect(target.leaseId).toBeUndefined(); // deleted once the image record holds everything
 
     // ctr sees the image, its snapshot chain and its content, and runs it.
@@ -141,13 +151,90 @@ describe.skipIf(!s).each(s?.daemons ?? [])("containerd target on $name", (daemon
 
     // Everything is there: nothing is downloaded, unpacked or recreated.
     const again = createContainerdTarget(client, { snapshotter: daemon.snapshotter });
-    const second = must(await pull(BUSYBOX, { client: registry, target: again, name: BUSYBOX }));
+    const states: string[] = [];
+    const second = must(
+      await pull(BUSYBOX, {
+        client: registry,
+        target: again,
+        name: BUSYBOX,
+        onProgress: (e) => {
+          if (e.type === "unpack" && e.state !== "waiting") states.push(e.state);
+        },
+      }),
+    );
     expect(second.fetchedBytes).toBe(0);
+    expect(states).toEqual(r.layers.map(() => "exists"));
     expect(second.digest).toBe(r.digest);
     expect(lines(ctr(daemon, ns, "snapshots", "--snapshotter", daemon.snapshotter, "ls")).slice(1).length).toBe(
       r.layers.length,
     );
     expect(lines(ctr(daemon, ns, "images", "ls", "-q"))).toEqual([BUSYBOX]);
+
+    // A fresh namespace on the same daemon: the shared store holds every blob, so nothing is downloaded, yet every
+    // blob is committed here with its GC labels, the layers are unpacked and the image runs.
+    const other = namespace();
+    const linked = must(
+      await pull(BUSYBOX, {
+        client: registry,
+        target: createContainerdTarget(other.client, { snapshotter: daemon.snapshotter }),
+        name: BUSYBOX,
+      }),
+    );
+    expect(linked.fetchedBytes).toBe(0);
+    const linkedManifest = must(await other.client.content.info(r.manifest.digest));
+    expect(linkedManifest.labels["containerd.io/gc.ref.content.config"]).toBe(r.config.digest);
+    expect(linkedManifest.labels["containerd.io/gc.ref.content.l.0"]).toBe(r.layers[0]?.digest);
+    const otherId = uniqueName("run");
+    const otherOut = ctr(
+      daemon,
+      other.ns,
+      "run",
+      "--rm",
+      "--snapshotter",
+      daemon.snapshotter,
+      BUSYBOX,
+      otherId,
+      "echo",
+      "hi",
+    );
+    expect(otherOut.trim()).toBe("hi");
+  });
+
+  it("with transfer: hands the pull to containerd 2.x's Transfer service, or pulls itself on 1.x", async () => {
+    const { ns, client } = namespace();
+    const registry = registryClient();
+    cleanups.push(() => registry.close());
+    const target = createContainerdTarget(client, {
+      snapshotter: daemon.snapshotter,
+      transfer: { plainHttp: true },
+      labels: { "berth.test/delegated": "yes" },
+    });
+    const events: string[] = [];
+    const r = must(
+      await pull(BUSYBOX, {
+        client: registry,
+        target,
+        name: BUSYBOX,
+        signal: AbortSignal.timeout(120_000),
+        onProgress: (e) => {
+          if (e.type === "phase" || e.type === "delegated") events.push(e.type === "phase" ? e.phase : e.type);
+        },
+      }),
+    );
+    const v2 = /^v?2\./.test(daemon.version);
+    expect(r.delegated).toBe(v2);
+    expect(events).toEqual(
+      v2 ? ["resolve", "fetch", "delegated", "done"] : ["resolve", "fetch", "commit", "unpack", "done"],
+    );
+    expect(ctr(daemon, ns, "images", "ls")).toContain(r.digest);
+    const record = must(await client.images.get(BUSYBOX));
+    expect(record.target.digest).toBe(r.digest);
+    expect(record.labels["berth.test/delegated"]).toBe("yes");
+    expect(lines(ctr(daemon, ns, "leases", "ls", "-q"))).toEqual([]);
+    expect(target.leaseId).toBeUndefined();
+    const id = uniqueName("run");
+    const out = ctr(daemon, ns, "run", "--rm", "--snapshotter", daemon.snapshotter, BUSYBOX, id, "echo", "hi");
+    expect(out.trim()).toBe("hi");
   });
 
   describe("through a fault proxy", () => {

@@ -13,7 +13,7 @@ import cliProgress from "cli-progress";
 import { type Command, parseCommandArgs } from "../command.js";
 
 const HELP = `usage: pnpm berth pull REF [--platform P] [--plain-http] [--concurrency N] [--json]
-                       (--oci-layout DIR | --address A [--namespace N] [--snapshotter S])
+                       (--oci-layout DIR | --address A [--namespace N] [--snapshotter S] [--transfer])
 
 Pulls an image from its registry into an OCI image layout directory (readable by skopeo and umoci) or into
 containerd (content, unpacked snapshots and the image record, ready for \`ctr run\`), and prints the digest the
@@ -24,6 +24,8 @@ reference resolved to. Progress bars on a terminal, plain lines otherwise.
   --address      containerd's socket (e.g. /run/containerd/containerd.sock): pull into containerd
   --namespace    containerd namespace (default: $CONTAINERD_NAMESPACE, then "default")
   --snapshotter  snapshotter to unpack into (default overlayfs)
+  --transfer     let containerd 2.x's Transfer service do the pull (the daemon fetches and unpacks; no per-layer
+                 progress; anonymous registries only); containerd 1.x falls back to berth's own pull
   --concurrency  blobs downloaded at once (default 4)
   --json         print one JSON object with the result instead of text
 Credentials come from docker's config.json ($DOCKER_CONFIG or ~/.docker): auths and docker-credential-* helpers.
@@ -45,6 +47,7 @@ function progressRenderer(tty: boolean): { onProgress: (e: PullProgress) => void
       cliProgress.Presets.shades_classic,
     );
     const bars = new Map<string, cliProgress.SingleBar>();
+    const unpacking = new Set<string>();
     let total: cliProgress.SingleBar | undefined;
     return {
       onProgress(e) {
@@ -65,8 +68,17 @@ function progressRenderer(tty: boolean): { onProgress: (e: PullProgress) => void
             state: "",
           });
         } else if (e.type === "blob") {
-          bars.get(e.digest)?.update(e.bytes, { value_mb: mb(e.bytes), state: e.state });
+          // Once fetched, a layer's bar shows its unpack state instead (set by the unpack events below).
+          if (e.state !== "done" || !unpacking.has(e.digest)) {
+            bars.get(e.digest)?.update(e.bytes, { value_mb: mb(e.bytes), state: e.state });
+          } else bars.get(e.digest)?.update(e.bytes, { value_mb: mb(e.bytes) });
           total?.update(e.completedBytes, { value_mb: mb(e.completedBytes) });
+        } else if (e.type === "unpack") {
+          if (e.state !== "waiting") unpacking.add(e.digest);
+          const state = e.state === "unpacked" ? `unpacked in ${(e.ms ?? 0) / 1000}s` : e.state;
+          if (e.state !== "waiting") bars.get(e.digest)?.update({ state });
+        } else if (e.type === "delegated") {
+          total?.update({ state: `pulled by ${e.target}'s Transfer service` });
         }
       },
       stop: () => multibar.stop(),
@@ -87,6 +99,11 @@ function progressRenderer(tty: boolean): { onProgress: (e: PullProgress) => void
           console.log(`progress ${nextPercent}% ${mb(e.completedBytes)}/${mb(e.totalBytes)}`);
           nextPercent += 10;
         }
+      } else if (e.type === "unpack" && e.state !== "waiting") {
+        const took = e.state === "unpacked" ? ` in ${((e.ms ?? 0) / 1000).toFixed(2)}s` : "";
+        console.log(`${e.state} layer ${e.index} ${e.digest}${took}`);
+      } else if (e.type === "delegated") {
+        console.log(`pulled by ${e.target} (containerd's Transfer service)`);
       }
     },
     stop: () => undefined,
@@ -105,6 +122,7 @@ export const pullCommand: Command = {
         address: { type: "string" },
         namespace: { type: "string" },
         snapshotter: { type: "string" },
+        transfer: { type: "boolean", default: false },
         concurrency: { type: "string", default: "4" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
@@ -125,8 +143,11 @@ export const pullCommand: Command = {
       );
       return 2;
     }
-    if (address === undefined && (values.namespace !== undefined || values.snapshotter !== undefined)) {
-      console.error("berth: --namespace and --snapshotter apply to containerd: add --address SOCKET");
+    if (
+      address === undefined &&
+      (values.namespace !== undefined || values.snapshotter !== undefined || values.transfer === true)
+    ) {
+      console.error("berth: --namespace, --snapshotter and --transfer apply to containerd: add --address SOCKET");
       return 2;
     }
     const ref = parseReference(positionals[0]);
@@ -165,6 +186,7 @@ export const pullCommand: Command = {
     const target = ctd
       ? createContainerdTarget(ctd, {
           ...(values.snapshotter !== undefined ? { snapshotter: values.snapshotter } : {}),
+          ...(values.transfer ? { transfer: { plainHttp: values["plain-http"] === true } } : {}),
         })
       : createOciLayoutTarget(layout as string);
     const controller = new AbortController();
@@ -202,6 +224,7 @@ export const pullCommand: Command = {
           platform: r.platform,
           layers: r.layers.length,
           fetchedBytes: r.fetchedBytes,
+          delegated: r.delegated,
           target: target.name,
           seconds,
         }),
