@@ -9,6 +9,7 @@ import { loggerBenchmark } from "./benchmarks/logger.js";
 import { metadataBenchmark } from "./benchmarks/metadata.js";
 import { netnsBenchmark } from "./benchmarks/netns.js";
 import { pullBenchmark } from "./benchmarks/pull.js";
+import { taskBenchmark } from "./benchmarks/task.js";
 import { versionBenchmark } from "./benchmarks/version.js";
 import {
   type Benchmark,
@@ -27,6 +28,7 @@ const benchmarks: readonly Benchmark[] = [
   netnsBenchmark,
   metadataBenchmark,
   loggerBenchmark,
+  taskBenchmark,
 ];
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "results");
 

@@ -175,6 +175,10 @@ describe.skipIf(!daemon || !s?.testImageLayout)("pnpm berth task run", () => {
         appLogs = await cli("logs", id, "app", "--state-dir", dir);
       }
       expect(appLogs.stderr).toContain("response:200");
+      // A task whose agent runs is not re-attached (see agent-reattach.integration.test.ts for the rest).
+      const refused = await cli("attach", id, "--state-dir", dir);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`berth: task ${id} still has its agent (pid `);
     } finally {
       const stopped = await cli("stop", id, "--state-dir", dir);
       expect(stopped.code, stopped.stderr).toBe(0);
@@ -188,7 +192,7 @@ describe.skipIf(!daemon || !s?.testImageLayout)("pnpm berth task run", () => {
     expect(log).toContain("[sidecar] app: hello from the berth sample app");
     expect(log).toContain("berth task: stopped; everything removed");
     expect((await cli("stop", id, "--state-dir", dir)).code).toBe(1);
-  });
+  }, 300_000); // about ten CLI runs: slow on a loaded machine
 
   it("refuses an invalid task definition, naming the field", async () => {
     const out = await new Promise<{ code: number | null; stderr: string }>((done) => {

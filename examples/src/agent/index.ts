@@ -6,8 +6,42 @@
  *
  * @packageDocumentation
  */
+export {
+  type Assessment,
+  type AttachEvent,
+  type AttachedTask,
+  type AttachOptions,
+  assessTask,
+  attachTask,
+  fifoDirOf,
+  fifoDirsFor,
+  type ObservedContainer,
+} from "./attach.js";
+export {
+  type EnvironmentFileProvider,
+  environmentFromFiles,
+  localEnvironmentFiles,
+  parseEnvironmentFile,
+} from "./environment-files.js";
 export { AgentError, type AgentErrorCode, type AgentErrorOptions } from "./errors.js";
+export {
+  execHealthProbe,
+  type HealthMonitor,
+  type HealthProbe,
+  type HealthState,
+  type HealthStatus,
+  healthCheckArgs,
+  type ProbeResult,
+  startHealthMonitor,
+} from "./health.js";
 export { type ImageSource, ociLayoutImages, type RegistryImagesOptions, registryImages } from "./images.js";
+export {
+  isPod,
+  kubernetesQuantity,
+  parseTaskFile,
+  podToTaskDefinitionJson,
+  taskDefinitionFromPod,
+} from "./pod-spec.js";
 export { type AgentResult, err, ok } from "./result.js";
 export {
   type AgentContainer,
@@ -22,23 +56,37 @@ export {
 } from "./run-task.js";
 export { fileSecrets, type SecretProvider } from "./secrets.js";
 export {
+  agentAlive,
+  claimTaskRecord,
   isAlive,
   listTaskRecords,
+  parseTaskRecord,
+  processStartTime,
+  type RuntimeContainer,
   readTaskRecord,
   removeTaskRecord,
+  TASK_RECORD_VERSION,
   type TaskRecord,
+  type TaskRuntime,
   writeTaskRecord,
 } from "./state.js";
 export {
   type ContainerDefinition,
   type ContainerDependency,
+  containerMountPoints,
   DEPENDENCY_CONDITIONS,
   type DependencyCondition,
+  type EnvironmentFileDefinition,
+  type HealthCheckDefinition,
   type LogConfiguration,
+  type MountPointDefinition,
   type PortMappingDefinition,
   parseTaskDefinition,
   type SecretDefinition,
   startOrder,
   type TaskDefinition,
   taskDefinitionFromJson,
+  type VolumeDefinition,
+  type VolumeFromDefinition,
 } from "./task-definition.js";
+export { containerMounts, mountSpecOpts, prepareVolumes, type ResolvedMount, type VolumePaths } from "./volumes.js";

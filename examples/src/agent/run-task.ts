@@ -20,6 +20,7 @@ import {
   withEnv,
   withHostname,
   withMemoryLimit,
+  withReadonlyRootfs,
 } from "@berth/containerd";
 import { buildBerthLoggerUri } from "@berth/log-shim";
 import {
@@ -32,11 +33,22 @@ import {
   type TaskState,
 } from "@berth/metadata";
 import { createNetns, deleteNetns, type Netns } from "@berth/netns";
+import { type EnvironmentFileProvider, environmentFromFiles } from "./environment-files.js";
 import { AgentError } from "./errors.js";
+import {
+  execHealthProbe,
+  type HealthMonitor,
+  type HealthState,
+  type HealthStatus,
+  healthCheckArgs,
+  startHealthMonitor,
+} from "./health.js";
 import type { ImageSource } from "./images.js";
 import { type AgentResult, err, ok } from "./result.js";
 import type { SecretProvider } from "./secrets.js";
+import type { TaskRuntime } from "./state.js";
 import { type ContainerDefinition, startOrder, type TaskDefinition } from "./task-definition.js";
+import { containerMounts, mountSpecOpts, prepareVolumes } from "./volumes.js";
 
 /** The private subnet tasks get addresses from unless {@link AgentOptions.subnet} says otherwise. */
 export const DEFAULT_TASK_SUBNET = "10.232.0.0/24";
@@ -54,6 +66,7 @@ export type AgentEvent =
   | { readonly kind: "metadata"; readonly url: string }
   | { readonly kind: "started"; readonly container: string; readonly pid: number }
   | { readonly kind: "exited"; readonly container: string; readonly exitCode: number; readonly essential: boolean }
+  | { readonly kind: "health"; readonly container: string; readonly status: HealthStatus }
   | { readonly kind: "stopping"; readonly reason: string }
   | { readonly kind: "stopped" };
 
@@ -81,6 +94,8 @@ export interface AgentOptions {
   readonly snapshotter?: string;
   /** Resolves containers' `secrets` (see `fileSecrets`); required when a container has secrets. */
   readonly secrets?: SecretProvider;
+  /** Reads containers' `environmentFiles` (see `localEnvironmentFiles`); required when a container has some. */
+  readonly environmentFiles?: EnvironmentFileProvider;
   /** Absolute path of the `berth-logger` binary, needed by containers with a `json-file` logConfiguration. */
   readonly loggerBinary?: string;
   /** Grace period between SIGTERM and SIGKILL when stopping (default {@link DEFAULT_STOP_GRACE_MS}). */
@@ -107,6 +122,8 @@ export interface AgentContainer {
   readonly exited: Promise<number>;
   /** Where its logs go when it has a `json-file` logConfiguration. */
   readonly logPath?: string;
+  /** Its current health when it has a `healthCheck` (checks stop when it exits or the task stops). */
+  readonly health?: HealthState;
 }
 
 /** A task started by {@link runTask}. */
@@ -124,6 +141,8 @@ export interface AgentTask {
   readonly done: Promise<string>;
   /** Stops the containers (SIGTERM, then SIGKILL after `graceMs`) and removes everything the task made. */
   stop(options?: { readonly graceMs?: number; readonly reason?: string }): Promise<AgentResult<void>>;
+  /** What a new agent process needs to re-attach to this task and tear it down (see `attachTask`), as of now. */
+  runtime(): TaskRuntime;
 }
 
 const MIB = 1024 * 1024;
@@ -217,6 +236,12 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
     run: () => rm(taskDir, { recursive: true, force: true }).then(() => undefined),
   });
 
+  // 0. Task storage: task-scoped volumes are directories under the task directory (removed with it on stop);
+  //    host.sourcePath volumes must exist.
+  const volumes = await prepareVolumes(def, taskDir);
+  if (!volumes.ok) return fail(volumes.error);
+  const volumePaths = volumes.value;
+
   // 1. The task's network namespace, with lo up and its own /etc files.
   const hostResolv = await readFile("/etc/resolv.conf", "utf8").catch(() => "nameserver 127.0.0.1\n");
   const netnsName = `berth-${taskId}`.slice(0, 60);
@@ -243,6 +268,7 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
   //    the host-device plugin moves into the namespace with static IPAM, as Fargate moves the task's ENI. Both go
   //    through the same typed configuration path a vpc-eni config would take.
   const eni = options.eni;
+  let eniHost: string | undefined; // recorded for re-attach (attach.ts)
   let subnet = options.subnet ?? DEFAULT_TASK_SUBNET;
   let list: ReturnType<typeof networkList>;
   if (eni) {
@@ -256,6 +282,7 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
     const suffix = randomBytes(4).toString("hex");
     const hostEnd = `bh${suffix}`;
     const taskEnd = `be${suffix}`;
+    eniHost = hostEnd;
     const prefix = eni.address.split("/")[1] ?? "24";
     const made = await ipCommands([
       ["link", "add", hostEnd, "type", "veth", "peer", "name", taskEnd],
@@ -368,6 +395,12 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
     ...(c.logConfiguration ? { logDriver: c.logConfiguration.logDriver, logOptions: c.logConfiguration.options } : {}),
     networks: [network],
     snapshotter,
+    ...(c.healthCheck ? { health: { status: "UNKNOWN" as const } } : {}),
+    volumes: containerMounts(def, c.name, volumePaths).map((m) => ({
+      name: m.volume,
+      source: m.source,
+      destination: m.destination,
+    })),
   }));
   const endpoints: Record<string, string> = {};
   for (const c of containerStates) endpoints[c.runtimeId] = newEndpointId();
@@ -397,6 +430,10 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
   const byName = new Map(def.containerDefinitions.map((c) => [c.name, c]));
   const running = new Map<string, AgentContainer>();
   const tasks = new Map<string, { task: RunningTask; io: FifoIO | undefined; pumps: Promise<void>[] }>();
+  const monitors = new Map<string, HealthMonitor>();
+  const reportHealth = (runtimeId: string, health: HealthState) => {
+    registry.updateContainer(arn, runtimeId, { health });
+  };
   let stopping: Promise<AgentResult<void>> | undefined;
   let resolveDone: (reason: string) => void = () => {};
   const done = new Promise<string>((r) => {
@@ -428,6 +465,28 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
         );
       }
       if (d.condition === "START") continue;
+      if (d.condition === "HEALTHY") {
+        const monitor = monitors.get(d.containerName);
+        const healthy = monitor
+          ? await monitor.waitHealthy(dep.exited, signal)
+          : err(new AgentError("DependencyFailed", `${d.containerName} has no health check`));
+        if (!healthy.ok) {
+          const e = healthy.error;
+          return fail(
+            e.code === "Aborted"
+              ? e
+              : new AgentError(
+                  "DependencyFailed",
+                  `${c.name} needs ${d.containerName} to be HEALTHY, but ${e.message}`,
+                  {
+                    container: c.name,
+                    cause: e,
+                  },
+                ),
+          );
+        }
+        continue;
+      }
       const code = await dep.exited;
       if (d.condition === "SUCCESS" && code !== 0) {
         return fail(
@@ -458,9 +517,33 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
       if (!value.ok) return fail(value.error);
       secretEnv.push(`${secret.name}=${value.value}`);
     }
+    // Environment files first: the container's own environment (and the agent's variables) override them.
+    const fileEnv: string[] = [];
+    if (c.environmentFiles.length > 0) {
+      if (!options.environmentFiles) {
+        return fail(
+          new AgentError(
+            "ContainerFailed",
+            `${c.name} has environmentFiles but the agent was given no environment-file provider`,
+            { container: c.name },
+          ),
+        );
+      }
+      const vars = await environmentFromFiles(c.environmentFiles, options.environmentFiles, signal ? { signal } : {});
+      if (!vars.ok) {
+        return fail(
+          new AgentError("ContainerFailed", `${c.name}: ${vars.error.message}`, {
+            container: c.name,
+            cause: vars.error,
+          }),
+        );
+      }
+      for (const [k, v] of vars.value) fileEnv.push(`${k}=${v}`);
+    }
     const etc = join("/etc/netns", netns.name);
     const specOpts: SpecOpt[] = [
       withEnv([
+        ...fileEnv,
         ...c.environment.map(([k, v]) => `${k}=${v}`),
         ...Object.entries(metaEnv.value).map(([k, v]) => `${k}=${v}`),
         ...secretEnv,
@@ -468,7 +551,9 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
       withHostname(taskId),
       withBindMount({ source: join(etc, "resolv.conf"), destination: "/etc/resolv.conf", readonly: true }),
       withBindMount({ source: join(etc, "hosts"), destination: "/etc/hosts", readonly: true }),
+      ...mountSpecOpts(containerMounts(def, c.name, volumePaths)),
     ];
+    if (c.readonlyRootFilesystem) specOpts.push(withReadonlyRootfs());
     if (c.entryPoint) specOpts.push(withArgs(...c.entryPoint, ...(c.command ?? [])));
     if (c.workingDirectory) specOpts.push(withCwd(c.workingDirectory));
     if (c.cpu !== undefined) specOpts.push(withCpuUnits(c.cpu));
@@ -551,6 +636,18 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
       );
     }
     tasks.set(c.name, { task, io: task.io, pumps });
+    let monitor: HealthMonitor | undefined;
+    if (c.healthCheck) {
+      const probe = execHealthProbe(client, id, created.value.spec, healthCheckArgs(c.healthCheck.command));
+      const m = startHealthMonitor(c.name, c.healthCheck, probe, (h) => {
+        reportHealth(id, h);
+        emit({ kind: "health", container: c.name, status: h.status });
+      });
+      monitor = m;
+      monitors.set(c.name, m);
+      // Undone before the container is removed (teardown runs in reverse).
+      undo.push({ what: `stop the health checks of ${c.name}`, run: () => m.stop().then(() => undefined) });
+    }
     registry.updateContainer(arn, id, { knownStatus: "RUNNING", startedAt: new Date() });
     // Settles once the container exited and its output reached onOutput (the FIFOs drain after the exit; capped).
     const exited: Promise<number> = Promise.resolve(task.exited).then(async (r) => {
@@ -558,17 +655,23 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
       return r.isOk() ? r.value.exitStatus : 255;
     });
     void exited.then((code) => {
+      void monitor?.stop();
       registry.updateContainer(arn, id, { knownStatus: "STOPPED", exitCode: code, finishedAt: new Date() });
       emit({ kind: "exited", container: c.name, exitCode: code, essential: c.essential });
     });
-    running.set(c.name, {
+    const container: AgentContainer = {
       name: c.name,
       id,
       pid: task.pid,
       essential: c.essential,
       exited,
       ...(logPath === undefined ? {} : { logPath }),
-    });
+    };
+    const watched = monitor;
+    running.set(
+      c.name,
+      watched ? Object.defineProperty(container, "health", { get: () => watched.state, enumerable: true }) : container,
+    );
     emit({ kind: "started", container: c.name, pid: task.pid });
   }
   registry.updateTask(arn, { knownStatus: "RUNNING" });
@@ -578,6 +681,7 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
       const reason = stopOptions.reason ?? "stopped";
       emit({ kind: "stopping", reason });
       registry.updateTask(arn, { desiredStatus: "STOPPED" });
+      await Promise.all([...monitors.values()].map((m) => m.stop()));
       const grace = stopOptions.graceMs ?? options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
       // SIGTERM everything still running (dependents first), then SIGKILL whatever outlives the grace period.
       const live = [...running.values()].reverse();
@@ -620,6 +724,34 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
     containers: [...running.values()],
     done,
     stop: (o) => stopTask(o),
+    // Read by the CLI into the task record (state.ts), from which attach.ts rebuilds this task in a new process.
+    runtime: () => ({
+      namespace: client.namespace,
+      snapshotter,
+      stateDir,
+      taskDir,
+      stopGraceMs: options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+      netns: { name: netns.name, path: netns.path },
+      cni: {
+        cniPath: options.cniPath,
+        cacheDir: cni.cacheDir,
+        config: Buffer.from(list.value.bytes).toString("utf8"),
+        containerId: attachment.containerId,
+        ifName: attachment.ifName,
+      },
+      ...(eniHost === undefined ? {} : { eniHostInterface: eniHost }),
+      metadata: { host: server.host, port: server.port, endpoints, task: registry.task(arn) ?? taskState },
+      containers: [...running.values()].map((c) => {
+        const healthCheck = byName.get(c.name)?.healthCheck;
+        return {
+          name: c.name,
+          id: c.id,
+          essential: c.essential,
+          ...(c.logPath === undefined ? {} : { logPath: c.logPath }),
+          ...(healthCheck === undefined ? {} : { healthCheck }),
+        };
+      }),
+    }),
   };
   // An essential container may have exited while later ones were starting.
   for (const c of running.values()) {

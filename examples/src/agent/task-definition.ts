@@ -1,9 +1,10 @@
+import { posix } from "node:path";
 import { AgentError } from "./errors.js";
 import { type AgentResult, err, ok } from "./result.js";
 
-/** ECS `dependsOn[].condition` values the agent honors (HEALTHY needs health checks, which it does not run). */
-export const DEPENDENCY_CONDITIONS = ["START", "COMPLETE", "SUCCESS"] as const;
-/** A `dependsOn` condition: START (running), COMPLETE (exited), SUCCESS (exited with 0). */
+/** ECS `dependsOn[].condition` values the agent honors (HEALTHY needs a `healthCheck` on the dependency). */
+export const DEPENDENCY_CONDITIONS = ["START", "COMPLETE", "SUCCESS", "HEALTHY"] as const;
+/** A `dependsOn` condition: START (running), COMPLETE (exited), SUCCESS (exited with 0), HEALTHY (check passed). */
 export type DependencyCondition = (typeof DEPENDENCY_CONDITIONS)[number];
 
 /** One `dependsOn` entry. */
@@ -32,6 +33,53 @@ export interface LogConfiguration {
   readonly options: Readonly<Record<string, string>>;
 }
 
+/**
+ * One entry of the task's `volumes`. Without `sourcePath` it is a task-scoped directory the agent creates under its
+ * per-task directory and removes on stop (Fargate's bind-mount volume); with `host.sourcePath` it bind-mounts that
+ * existing host directory, which the agent never removes.
+ */
+export interface VolumeDefinition {
+  readonly name: string;
+  /** `host.sourcePath`: an absolute host path (it must exist when the task starts). */
+  readonly sourcePath?: string;
+}
+
+/** One `mountPoints` entry: the volume `sourceVolume` at `containerPath`. */
+export interface MountPointDefinition {
+  readonly sourceVolume: string;
+  /** Absolute path inside the container. */
+  readonly containerPath: string;
+  /** Default false. */
+  readonly readOnly: boolean;
+}
+
+/** One `volumesFrom` entry: every mount point of `sourceContainer` (read-only when `readOnly`). */
+export interface VolumeFromDefinition {
+  readonly sourceContainer: string;
+  /** True mounts them all read-only; false (the default) keeps each mount's own mode, as Docker's `--volumes-from`. */
+  readonly readOnly: boolean;
+}
+
+/** One `environmentFiles` entry: `value` names a `.env` file (an S3 object ARN in ECS) an environment-file provider reads. */
+export interface EnvironmentFileDefinition {
+  readonly value: string;
+  readonly type: "s3";
+}
+
+/** A container's `healthCheck`, with ECS defaults applied; times in seconds. */
+export interface HealthCheckDefinition {
+  /** As written: `["CMD-SHELL", "cmd"]` or `["CMD", "prog", ...args]`. */
+  readonly command: readonly string[];
+  /** Seconds between checks, 5..300 (default 30). */
+  readonly interval: number;
+  /** Seconds a check may take before it counts as failed, 2..60 (default 5). */
+  readonly timeout: number;
+  /** Consecutive failures that make the container UNHEALTHY, 1..10 (default 3). */
+  readonly retries: number;
+  /** Seconds after start in which failures do not count, 0..300 (default 0: off). */
+  readonly startPeriod: number;
+}
+
 /** One entry of `containerDefinitions`, with ECS defaults applied. */
 export interface ContainerDefinition {
   readonly name: string;
@@ -54,6 +102,15 @@ export interface ContainerDefinition {
   /** Hard memory limit in MiB. */
   readonly memory?: number;
   readonly workingDirectory?: string;
+  /** `mountPoints`: task volumes mounted into this container. */
+  readonly mountPoints: readonly MountPointDefinition[];
+  /** `volumesFrom`: other containers whose mount points this one gets too. */
+  readonly volumesFrom: readonly VolumeFromDefinition[];
+  /** `environmentFiles`: `.env` files whose variables are added (`environment` wins; earlier files win). */
+  readonly environmentFiles: readonly EnvironmentFileDefinition[];
+  /** Mount the root filesystem read-only (default false); mounted volumes stay writable unless `readOnly`. */
+  readonly readonlyRootFilesystem: boolean;
+  readonly healthCheck?: HealthCheckDefinition;
 }
 
 /** The subset of an ECS task definition the reference agent runs. Fields it does not know are ignored. */
@@ -65,6 +122,13 @@ export interface TaskDefinition {
   readonly cpu?: number;
   /** Task memory in MiB, from `"512"`, `512` or `"0.5 GB"`. */
   readonly memory?: number;
+  /** `volumes`: task-scoped directories and host bind mounts the containers' `mountPoints` refer to. */
+  readonly volumes: readonly VolumeDefinition[];
+  /**
+   * `ephemeralStorage.sizeInGiB` (21..200; Fargate's default is 20). Task volumes live under the agent's state
+   * directory; the size is recorded, not enforced (plain directories have no quota).
+   */
+  readonly ephemeralStorageGiB?: number;
   readonly containerDefinitions: readonly ContainerDefinition[];
 }
 
@@ -105,6 +169,133 @@ function positiveInt(v: unknown, field: string, min = 1): number {
     );
   }
   return n;
+}
+
+function bool(v: unknown, field: string, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== "boolean") fail(field, `${field} must be true or false`);
+  return v;
+}
+
+function intIn(v: unknown, field: string, min: number, max: number, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    fail(field, `${field} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function list(v: unknown, field: string, shape: string): unknown[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) fail(field, `${field} must be an array of ${shape}`);
+  return v;
+}
+
+function absolutePath(v: unknown, field: string): string {
+  const path = str(v, field);
+  if (!posix.isAbsolute(path)) fail(field, `${field} ${JSON.stringify(path)} must be an absolute path (start with /)`);
+  return posix.normalize(path).replace(/(.)\/+$/, "$1");
+}
+
+function parseMountPoints(v: unknown, at: string): MountPointDefinition[] {
+  const seen = new Set<string>();
+  return list(v, `${at}.mountPoints`, "{sourceVolume, containerPath, readOnly?}").map((m, j) => {
+    const f = `${at}.mountPoints[${j}]`;
+    if (!isObject(m)) fail(f, `${f} must be an object {sourceVolume, containerPath, readOnly?}`);
+    const containerPath = absolutePath(m.containerPath, `${f}.containerPath`);
+    if (containerPath === "/") fail(`${f}.containerPath`, `${f}.containerPath cannot be / (mount a volume below it)`);
+    if (seen.has(containerPath)) {
+      fail(`${f}.containerPath`, `${f}.containerPath ${containerPath} is already used by another mount point`);
+    }
+    seen.add(containerPath);
+    return {
+      sourceVolume: str(m.sourceVolume, `${f}.sourceVolume`),
+      containerPath,
+      readOnly: bool(m.readOnly, `${f}.readOnly`, false),
+    };
+  });
+}
+
+function parseVolumesFrom(v: unknown, at: string): VolumeFromDefinition[] {
+  return list(v, `${at}.volumesFrom`, "{sourceContainer, readOnly?}").map((m, j) => {
+    const f = `${at}.volumesFrom[${j}]`;
+    if (!isObject(m)) fail(f, `${f} must be an object {sourceContainer, readOnly?}`);
+    return {
+      sourceContainer: str(m.sourceContainer, `${f}.sourceContainer`),
+      readOnly: bool(m.readOnly, `${f}.readOnly`, false),
+    };
+  });
+}
+
+/** ECS allows at most 10 environment files per container. */
+const MAX_ENVIRONMENT_FILES = 10;
+
+function parseEnvironmentFiles(v: unknown, at: string): EnvironmentFileDefinition[] {
+  const files = list(v, `${at}.environmentFiles`, '{value, type: "s3"}');
+  if (files.length > MAX_ENVIRONMENT_FILES) {
+    fail(`${at}.environmentFiles`, `${at}.environmentFiles may list at most ${MAX_ENVIRONMENT_FILES} files`);
+  }
+  return files.map((e, j) => {
+    const f = `${at}.environmentFiles[${j}]`;
+    if (!isObject(e)) fail(f, `${f} must be an object {value, type: "s3"}`);
+    const value = str(e.value, `${f}.value`);
+    if (!value.endsWith(".env"))
+      fail(`${f}.value`, `${f}.value ${JSON.stringify(value)} must name a file ending in .env`);
+    if (e.type !== "s3") fail(`${f}.type`, `${f}.type must be "s3" (the only type ECS has)`);
+    return { value, type: "s3" as const };
+  });
+}
+
+function parseHealthCheck(v: unknown, at: string): HealthCheckDefinition {
+  const f = `${at}.healthCheck`;
+  if (!isObject(v)) fail(f, `${f} must be an object {command, interval?, timeout?, retries?, startPeriod?}`);
+  const command = strList(v.command, `${f}.command`);
+  const [kind, ...rest] = command;
+  if (kind !== "CMD" && kind !== "CMD-SHELL") {
+    fail(
+      `${f}.command`,
+      `${f}.command must start with "CMD-SHELL" (one shell command) or "CMD" (a program and its arguments)`,
+    );
+  }
+  if (rest.length === 0 || rest[0] === "") fail(`${f}.command`, `${f}.command needs the command after ${kind}`);
+  return {
+    command,
+    interval: intIn(v.interval, `${f}.interval`, 5, 300, 30),
+    timeout: intIn(v.timeout, `${f}.timeout`, 2, 60, 5),
+    retries: intIn(v.retries, `${f}.retries`, 1, 10, 3),
+    startPeriod: intIn(v.startPeriod, `${f}.startPeriod`, 0, 300, 0),
+  };
+}
+
+function parseVolumes(v: unknown): VolumeDefinition[] {
+  const names = new Set<string>();
+  return list(v, "volumes", "{name, host?}").map((e, i) => {
+    const f = `volumes[${i}]`;
+    if (!isObject(e)) fail(f, `${f} must be an object {name, host?: {sourcePath?}}`);
+    const name = str(e.name, `${f}.name`);
+    if (!NAME.test(name)) fail(`${f}.name`, `${f}.name ${JSON.stringify(name)} may only hold letters, digits, _ and -`);
+    if (names.has(name)) fail(`${f}.name`, `volume name ${JSON.stringify(name)} is used twice; names must be unique`);
+    names.add(name);
+    for (const other of [
+      "dockerVolumeConfiguration",
+      "efsVolumeConfiguration",
+      "fsxWindowsFileServerVolumeConfiguration",
+    ]) {
+      if (e[other] !== undefined) {
+        fail(`${f}.${other}`, `${f}.${other} is not supported: use a task-scoped volume (no host) or host.sourcePath`);
+      }
+    }
+    if (e.configuredAtLaunch === true) {
+      fail(
+        `${f}.configuredAtLaunch`,
+        `${f}.configuredAtLaunch is not supported: configure the volume in the definition`,
+      );
+    }
+    if (e.host === undefined) return { name };
+    if (!isObject(e.host)) fail(`${f}.host`, `${f}.host must be an object {sourcePath?}`);
+    if (e.host.sourcePath === undefined) return { name };
+    return { name, sourcePath: absolutePath(e.host.sourcePath, `${f}.host.sourcePath`) };
+  });
 }
 
 /** Task-level size: a number, a numeric string, or `"<n> <unit>"` with unit vCPU / GB. */
@@ -156,9 +347,6 @@ function parseContainer(v: unknown, i: number): ContainerDefinition {
       if (!isObject(d)) fail(f, `${f} must be an object {containerName, condition}`);
       const containerName = str(d.containerName, `${f}.containerName`);
       const condition = d.condition;
-      if (condition === "HEALTHY") {
-        fail(`${f}.condition`, `${f}.condition HEALTHY needs health checks, which this agent does not run: use START`);
-      }
       if (!DEPENDENCY_CONDITIONS.includes(condition as DependencyCondition)) {
         fail(`${f}.condition`, `${f}.condition must be one of ${DEPENDENCY_CONDITIONS.join(", ")}`);
       }
@@ -221,10 +409,15 @@ function parseContainer(v: unknown, i: number): ContainerDefinition {
     ...(v.workingDirectory === undefined
       ? {}
       : { workingDirectory: str(v.workingDirectory, `${at}.workingDirectory`) }),
+    mountPoints: parseMountPoints(v.mountPoints, at),
+    volumesFrom: parseVolumesFrom(v.volumesFrom, at),
+    environmentFiles: parseEnvironmentFiles(v.environmentFiles, at),
+    readonlyRootFilesystem: bool(v.readonlyRootFilesystem, `${at}.readonlyRootFilesystem`, false),
+    ...(v.healthCheck === undefined ? {} : { healthCheck: parseHealthCheck(v.healthCheck, at) }),
   };
 }
 
-function checkGraph(containers: readonly ContainerDefinition[]): void {
+function checkGraph(containers: readonly ContainerDefinition[], volumes: readonly VolumeDefinition[]): void {
   const names = new Map<string, number>();
   containers.forEach((c, i) => {
     if (names.has(c.name)) {
@@ -245,7 +438,13 @@ function checkGraph(containers: readonly ContainerDefinition[]): void {
       const target = names.get(d.containerName);
       if (target === undefined) fail(f, `${f}: there is no container named ${JSON.stringify(d.containerName)}`);
       const dep = containers[target];
-      if (dep?.essential && d.condition !== "START") {
+      if (d.condition === "HEALTHY" && !dep?.healthCheck) {
+        fail(
+          `containerDefinitions[${i}].dependsOn[${j}].condition`,
+          `${JSON.stringify(c.name)} waits for ${JSON.stringify(d.containerName)} to be HEALTHY, but it has no healthCheck: add one or use START`,
+        );
+      }
+      if (dep?.essential && (d.condition === "COMPLETE" || d.condition === "SUCCESS")) {
         fail(
           `containerDefinitions[${i}].dependsOn[${j}].condition`,
           `${JSON.stringify(c.name)} waits for essential ${JSON.stringify(dep.name)} to exit (${d.condition}), ` +
@@ -254,7 +453,68 @@ function checkGraph(containers: readonly ContainerDefinition[]): void {
       }
     });
   });
+  const volumeNames = new Set(volumes.map((v) => v.name));
+  containers.forEach((c, i) => {
+    c.mountPoints.forEach((m, j) => {
+      if (!volumeNames.has(m.sourceVolume)) {
+        const f = `containerDefinitions[${i}].mountPoints[${j}].sourceVolume`;
+        fail(f, `${f}: there is no volume named ${JSON.stringify(m.sourceVolume)}; declare it in the task's volumes`);
+      }
+    });
+    c.volumesFrom.forEach((vf, j) => {
+      const f = `containerDefinitions[${i}].volumesFrom[${j}].sourceContainer`;
+      if (vf.sourceContainer === c.name) fail(f, `container ${JSON.stringify(c.name)} cannot take volumes from itself`);
+      if (!names.has(vf.sourceContainer)) {
+        fail(f, `${f}: there is no container named ${JSON.stringify(vf.sourceContainer)}`);
+      }
+    });
+  });
+  for (const c of containers) resolveMounts(containers, c.name, []);
   startOrder(containers);
+}
+
+/** A container's mount points including those from `volumesFrom` (transitively); throws Invalid on a cycle or clash. */
+function resolveMounts(
+  containers: readonly ContainerDefinition[],
+  name: string,
+  path: readonly string[],
+): MountPointDefinition[] {
+  if (path.includes(name)) {
+    fail("containerDefinitions", `volumesFrom has a cycle: ${[...path, name].join(" -> ")}; remove one of the entries`);
+  }
+  const c = containers.find((x) => x.name === name);
+  if (!c) return [];
+  const byPath = new Map<string, MountPointDefinition & { from?: string }>();
+  for (const m of c.mountPoints) byPath.set(m.containerPath, m);
+  for (const vf of c.volumesFrom) {
+    for (const m of resolveMounts(containers, vf.sourceContainer, [...path, name])) {
+      const have = byPath.get(m.containerPath);
+      if (have === undefined) {
+        byPath.set(m.containerPath, { ...m, readOnly: vf.readOnly || m.readOnly, from: vf.sourceContainer });
+      } else if (have.from !== undefined && have.sourceVolume !== m.sourceVolume) {
+        fail(
+          "containerDefinitions",
+          `${JSON.stringify(name)} gets two volumes at ${m.containerPath} through volumesFrom ` +
+            `(${have.sourceVolume} from ${have.from}, ${m.sourceVolume} from ${vf.sourceContainer}); mount one there itself`,
+        );
+      }
+      // The container's own mount point at that path wins, as with Docker's --volumes-from.
+    }
+  }
+  return [...byPath.values()].map(({ sourceVolume, containerPath, readOnly }) => ({
+    sourceVolume,
+    containerPath,
+    readOnly,
+  }));
+}
+
+/**
+ * Every mount point container `name` gets: its own `mountPoints`, then those of its `volumesFrom` containers
+ * (transitively; read-only when the entry says so, its own mount point winning at the same path). Throws nothing
+ * for a definition {@link parseTaskDefinition} accepted; an unknown name has none.
+ */
+export function containerMountPoints(def: TaskDefinition, name: string): MountPointDefinition[] {
+  return resolveMounts(def.containerDefinitions, name, []);
 }
 
 /**
@@ -299,13 +559,21 @@ export function taskDefinitionFromJson(value: unknown): AgentResult<TaskDefiniti
       fail("containerDefinitions", "containerDefinitions must be a non-empty array");
     }
     const containerDefinitions = v.containerDefinitions.map(parseContainer);
-    checkGraph(containerDefinitions);
+    const volumes = parseVolumes(v.volumes);
+    checkGraph(containerDefinitions, volumes);
+    let ephemeralStorageGiB: number | undefined;
+    if (v.ephemeralStorage !== undefined) {
+      if (!isObject(v.ephemeralStorage)) fail("ephemeralStorage", "ephemeralStorage must be an object {sizeInGiB}");
+      ephemeralStorageGiB = intIn(v.ephemeralStorage.sizeInGiB, "ephemeralStorage.sizeInGiB", 21, 200, 21);
+    }
     return ok({
       family,
       revision: v.revision === undefined ? 1 : positiveInt(v.revision, "revision"),
       networkMode: "awsvpc",
       ...(v.cpu === undefined ? {} : { cpu: taskSize(v.cpu, "cpu", "vCPU", 1024) }),
       ...(v.memory === undefined ? {} : { memory: taskSize(v.memory, "memory", "GB", 1024) }),
+      volumes,
+      ...(ephemeralStorageGiB === undefined ? {} : { ephemeralStorageGiB }),
       containerDefinitions,
     });
   } catch (e) {
