@@ -4,14 +4,15 @@
 // that wall time; both sides must have written all 500k lines. berth-logger writes Docker's JSON lines (about
 // 10x the bytes of the raw text for short lines); file:// copies the raw bytes.
 //
-// The logger is built the way the package's tsup.config.ts builds its bin (one self-contained CommonJS file with
-// the `#!/usr/bin/env node` line) into a temporary directory.
+// The logger is built the way the package's tsup.config.ts builds its bin (one self-contained CommonJS file behind
+// the package's shell preamble, which signals readiness before Node starts) into a temporary directory.
 import { execFile } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { BERTH_LOGGER_PREAMBLE } from "@berth/log-shim";
 import { stack, uniqueName } from "@berth/testkit";
 import { build } from "tsup";
 import type { Benchmark, Comparison, Side } from "../harness.js";
@@ -35,6 +36,7 @@ async function buildLogger(): Promise<{ path: string; remove: () => void }> {
     splitting: false,
     sourcemap: false,
     noExternal: [/./],
+    banner: { js: BERTH_LOGGER_PREAMBLE },
   });
   const path = join(outDir, "berth-logger.cjs");
   chmodSync(path, 0o755);

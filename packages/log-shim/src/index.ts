@@ -34,6 +34,7 @@ export {
   resolveBerthLoggerLimits,
   validateBerthLoggerOptions,
 } from "./berth-logger-options.js";
+export { BERTH_LOGGER_PREAMBLE } from "./bin/preamble.js";
 export {
   COMMON_FLAGS,
   MAX_CLEANUP_TIME_NS,
@@ -42,6 +43,7 @@ export {
   type ShimLoggerCommonOptions,
   type ShimLoggerMode,
 } from "./common.js";
+export { DOCKER_JSON_MAX_EXPANSION, dockerJsonString, escapeDockerJson } from "./docker-json.js";
 export {
   ECS_DEFAULT_DATA_DIR,
   ECS_DEFAULT_MAX_BUFFER_SIZE,
@@ -78,7 +80,8 @@ export {
   type SizeUnits,
 } from "./go-syntax.js";
 export { JSON_FILE_FLAGS, type JsonFileDriverOptions, MAX_JSON_FILE_COUNT } from "./json-file.js";
-export { type JsonFileChunk, type JsonFileRotation, JsonFileWriter, jsonFileLine } from "./json-file-writer.js";
+export { JsonFileArena, type JsonFileChunk, JsonFileEncoder } from "./json-file-encoder.js";
+export { type JsonFileRotation, JsonFileWriter, jsonFileLine } from "./json-file-writer.js";
 export {
   endsLine,
   LineSplitter,

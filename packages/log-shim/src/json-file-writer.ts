@@ -3,8 +3,10 @@ import { dirname } from "node:path";
 import { promisify } from "node:util";
 import createDebug from "debug";
 import { errAsync, ResultAsync } from "neverthrow";
+import { dockerJsonString } from "./docker-json.js";
 import { LogShimError } from "./errors.js";
-import { endsLine, type LogBatch, type LogLine, type LogStream, lineText } from "./line-splitter.js";
+import { JsonFileArena, type JsonFileChunk, JsonFileEncoder } from "./json-file-encoder.js";
+import { endsLine, type LogBatch, type LogLine, type LogStream } from "./line-splitter.js";
 import { formatRfc3339Nano } from "./rfc3339.js";
 
 const debug = createDebug("berth:log-shim:logger");
@@ -33,17 +35,21 @@ function writevAll(fd: number, buffers: readonly Buffer[]): Promise<void> {
   });
 }
 
-/** Encoded json-file lines of one batch: the bytes, and the offset just after each line. */
-export interface JsonFileChunk {
-  readonly data: Buffer;
-  readonly ends: readonly number[];
-  /** The buffer `data` lives in, reused once written. */
-  readonly backing: Buffer;
+// Chunks laid out one after the other in the same memory go to writev as one buffer.
+function adjacentMerged(chunks: readonly JsonFileChunk[]): Buffer[] {
+  const out: Buffer[] = [];
+  let prev: Buffer | undefined;
+  for (const { data } of chunks) {
+    if (prev !== undefined && prev.buffer === data.buffer && prev.byteOffset + prev.length === data.byteOffset) {
+      prev = Buffer.from(prev.buffer, prev.byteOffset, prev.length + data.length);
+      out[out.length - 1] = prev;
+    } else {
+      prev = data;
+      out.push(data);
+    }
+  }
+  return out;
 }
-
-const OUT_BYTES = 1 << 20;
-const MAX_SPARE = 8;
-const EMPTY = Buffer.alloc(0);
 
 /** Rotation settings of {@link JsonFileWriter}. */
 export interface JsonFileRotation {
@@ -53,35 +59,16 @@ export interface JsonFileRotation {
   readonly maxFile: number;
 }
 
-const PREFIX = Buffer.from('{"log":"');
-
-// True when the bytes can be copied into a JSON string as they are: printable ASCII other than `"` and `\`.
-// Anything else (control characters, non-ASCII that may be invalid UTF-8) goes through JSON.stringify.
-function plainAscii(data: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const b = data[i] as number;
-    if (b < 0x20 || b === 0x22 || b === 0x5c || b >= 0x7f) return false;
-  }
-  return true;
-}
-
-// Buffer#copy costs more than a loop for the short runs a log line is made of.
-function copyInto(out: Buffer, at: number, src: Buffer, start: number, end: number): number {
-  if (end - start > 128) return at + src.copy(out, at, start, end);
-  let o = at;
-  for (let i = start; i < end; i++) out[o++] = src[i] as number;
-  return o;
-}
-
 /**
  * Encodes one message as a Docker json-file line: `{"log":"...\n","stream":"stdout","time":"<RFC3339Nano>"}\n`.
  * The `log` text ends with `\n` when the message ends its line; the pieces of a long line before its last one
- * carry no `\n` (that is how Docker's json-file marks a partial message). Bytes that are not UTF-8 become U+FFFD,
- * as Go's JSON encoder writes them.
+ * carry no `\n` (that is how Docker's json-file marks a partial message). The text is escaped exactly as Docker's
+ * encoder does it ({@link escapeDockerJson}: invalid UTF-8 bytes become `\ufffd`, `<>&` are escaped, ...).
  */
 export function jsonFileLine(line: LogLine, stream: LogStream, time: string): string {
-  const text = lineText(line);
-  return `{"log":${JSON.stringify(endsLine(line) ? `${text}\n` : text)},"stream":"${stream}","time":"${time}"}\n`;
+  const text = dockerJsonString(line.buf.subarray(line.start, line.end));
+  const log = endsLine(line) ? `${text.slice(0, -1)}\\n"` : text;
+  return `{"log":${log},"stream":"${stream}","time":"${time}"}\n`;
 }
 
 /**
@@ -90,7 +77,7 @@ export function jsonFileLine(line: LogLine, stream: LogStream, time: string): st
  * (with `maxFile` 1 the live file is truncated). A single line larger than the limit still goes into a fresh file.
  */
 export class JsonFileWriter {
-  private out: Buffer = EMPTY;
+  private readonly arena = new JsonFileArena();
 
   private constructor(
     private readonly path: string,
@@ -121,89 +108,73 @@ export class JsonFileWriter {
     );
   }
 
-  private ensure(used: number, more: number): void {
-    if (used + more <= this.out.length) return;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(this.out.length * 2, used + more));
-    this.out.copy(bigger, 0, 0, used);
-    this.out = bigger;
+  /** An encoder of one stream's raw bytes into chunks for this writer (sharing its output memory). */
+  encoder(stream: LogStream): JsonFileEncoder {
+    return new JsonFileEncoder(stream, this.arena);
   }
 
-  // Output buffers are reused once written: fresh memory for every read costs page faults, not just a copy.
-  private readonly spare: Buffer[] = [];
+  /** Encodes already split messages into one chunk (every line gets the batch's time). */
+  encode(batch: LogBatch): JsonFileChunk | undefined {
+    const time = formatRfc3339Nano(batch.timeNs);
+    const a = this.arena;
+    a.open();
+    for (const line of batch.lines) {
+      const text = jsonFileLine(line, batch.stream, time);
+      const n = Buffer.byteLength(text);
+      a.room(n);
+      a.at += a.buf.write(text, a.at);
+    }
+    return a.close(batch.lines.length);
+  }
 
   /**
-   * Encodes a batch into json-file lines now, so the messages (views into the bytes read) can be collected at
-   * once and only one buffer per batch waits for the disk.
+   * Writes encoded chunks in order (one writev for all of them unless a rotation falls in between), rotating
+   * between lines; rejects on an I/O error (the caller counts the lines as dropped). Releases the chunks.
    */
-  encode(batch: LogBatch): JsonFileChunk {
-    const time = formatRfc3339Nano(batch.timeNs);
-    const tailWhole = Buffer.from(`\\n","stream":"${batch.stream}","time":"${time}"}\n`);
-    const tailPiece = tailWhole.subarray(2);
-    const ends: number[] = [];
-    let used = 0;
-    this.out = this.spare.pop() ?? Buffer.allocUnsafeSlow(OUT_BYTES);
-    for (const line of batch.lines) {
-      if (plainAscii(line.buf, line.start, line.end)) {
-        const tail = endsLine(line) ? tailWhole : tailPiece;
-        this.ensure(used, PREFIX.length + line.end - line.start + tail.length);
-        // Whole small buffers go in with TypedArray#set (fast, no call into C++); the line's bytes by loop.
-        this.out.set(PREFIX, used);
-        used = copyInto(this.out, used + PREFIX.length, line.buf, line.start, line.end);
-        this.out.set(tail, used);
-        used += tail.length;
-      } else {
-        const encoded = jsonFileLine(line, batch.stream, time);
-        const n = Buffer.byteLength(encoded);
-        this.ensure(used, n);
-        this.out.write(encoded, used);
-        used += n;
-      }
-      ends.push(used);
-    }
-    return { data: this.out.subarray(0, used), ends, backing: this.out };
-  }
-
-  /** Writes encoded chunks, rotating between lines; rejects on an I/O error (the caller counts the lines as dropped). */
   async writeChunks(chunks: readonly JsonFileChunk[]): Promise<void> {
     try {
       await this.writeAll(chunks);
     } finally {
-      for (const c of chunks)
-        if (this.spare.length < MAX_SPARE && c.backing.length === OUT_BYTES) this.spare.push(c.backing);
+      for (const c of chunks) c.release();
     }
   }
 
   private async writeAll(chunks: readonly JsonFileChunk[]): Promise<void> {
     const max = this.rotation.maxSizeBytes;
     if (max === undefined) {
-      await writevAll(
-        this.fd,
-        chunks.map((c) => c.data),
-      );
+      await writevAll(this.fd, adjacentMerged(chunks));
+      this.size += chunks.reduce((n, c) => n + c.data.length, 0);
       return;
     }
-    for (const chunk of chunks) {
+    for (const { data } of chunks) {
       let from = 0;
-      let prev = 0;
-      for (const end of chunk.ends) {
-        // The line [prev, end) would take the file past the limit: write what came before it, then rotate.
-        if (this.size + (end - from) > max && this.size + (prev - from) > 0) {
-          if (prev > from) await writevAll(this.fd, [chunk.data.subarray(from, prev)]);
-          from = prev;
-          await this.rotate();
+      while (from < data.length) {
+        const room = max - this.size;
+        // The end of the last whole line that still fits the file (0 or <= from: none does).
+        let cut = room > 0 ? data.lastIndexOf(10, Math.min(from + room - 1, data.length - 1)) + 1 : 0;
+        if (cut <= from) {
+          if (this.size > 0) {
+            await this.rotate();
+            continue;
+          }
+          // A single line larger than the limit goes into a fresh file on its own.
+          cut = data.indexOf(10, from) + 1 || data.length;
         }
-        prev = end;
-      }
-      if (prev > from) {
-        await writevAll(this.fd, [chunk.data.subarray(from, prev)]);
-        this.size += prev - from;
+        await writevAll(this.fd, [data.subarray(from, cut)]);
+        this.size += cut - from;
+        from = cut;
       }
     }
   }
 
   /** Encodes and writes batches (see {@link JsonFileWriter.encode} and {@link JsonFileWriter.writeChunks}). */
   async write(batches: readonly LogBatch[]): Promise<void> {
-    await this.writeChunks(batches.map((b) => this.encode(b)));
+    const chunks: JsonFileChunk[] = [];
+    for (const b of batches) {
+      const c = this.encode(b);
+      if (c) chunks.push(c);
+    }
+    await this.writeChunks(chunks);
   }
 
   private async rotate(): Promise<void> {

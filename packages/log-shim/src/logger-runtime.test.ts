@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { startForwardReceiver } from "../test/forward-receiver.js";
+import { buildBerthLoggerBinary } from "../test/logger-binary.js";
 
 const BIN = resolve(import.meta.dirname, "bin/berth-logger.ts");
 const ROOT = resolve(import.meta.dirname, "../../..");
@@ -30,10 +31,11 @@ interface Logger {
   output: () => string;
 }
 
-function startLogger(args: string[]): Logger {
-  const child = spawn(process.execPath, ["--import", "tsx", BIN, ...args], {
+function startLogger(args: string[], bin?: string, env: Record<string, string> = {}): Logger {
+  const [cmd, argv] = bin === undefined ? [process.execPath, ["--import", "tsx", BIN, ...args]] : [bin, args];
+  const child = spawn(cmd, argv, {
     cwd: ROOT,
-    env: { ...process.env, CONTAINER_ID: "c0ffee0123456789", CONTAINER_NAMESPACE: "ns1", DEBUG: "" },
+    env: { ...process.env, CONTAINER_ID: "c0ffee0123456789", CONTAINER_NAMESPACE: "ns1", DEBUG: "", ...env },
     stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe"],
   });
   cleanups.push(() => child.kill("SIGKILL"));
@@ -129,6 +131,43 @@ describe("berth-logger process", { timeout: 60_000 }, () => {
     const done = /done: (\d+) lines written, (\d+) dropped/.exec(debug);
     expect(Number(done?.[1])).toBe(0);
     expect(Number(done?.[2])).toBe(20_000);
+  });
+
+  it("built bin: its shell preamble signals ready before Node starts, shields Node from an early SIGTERM and keeps NODE_EXTRA_CA_CERTS from it", async () => {
+    const built = await buildBerthLoggerBinary();
+    cleanups.push(() => built.remove());
+    const dir = tmp();
+    const log = join(dir, "c.log");
+    // Node warns on stderr when NODE_EXTRA_CA_CERTS cannot be loaded: the warning proves the variable reached it.
+    const l = startLogger(
+      ["--driver=json-file", `--log-path=${log}`, `--debug-file=${join(dir, "d.log")}`],
+      built.path,
+      {
+        NODE_EXTRA_CA_CERTS: join(dir, "missing.pem"),
+      },
+    );
+    await l.ready;
+    l.stdout.end('<a> & "b"\n');
+    l.stderr.end();
+    expect(await l.exit).toBe(0);
+    expect(l.output()).not.toContain("extra certs");
+    expect(readFileSync(log, "utf8")).toMatch(
+      /^\{"log":"\\u003ca\\u003e \\u0026 \\"b\\"\\n","stream":"stdout","time":"[^"]+"\}\n$/,
+    );
+    expect(readFileSync(join(dir, "d.log"), "utf8")).toContain("done: 1 lines written");
+    // The shim's SIGTERM may come while Node is still starting (a short-lived container): it must not cost the output.
+    const log2 = join(dir, "early-term.log");
+    const early = startLogger(["--driver=json-file", `--log-path=${log2}`], built.path);
+    await early.ready;
+    early.child.kill("SIGTERM");
+    early.stdout.end("said before the logger was up\n");
+    early.stderr.end();
+    expect(await early.exit).toBe(0);
+    expect(readFileSync(log2, "utf8")).toContain('{"log":"said before the logger was up\\n","stream":"stdout"');
+    // Ready comes from the shell, before Node: with no node on PATH the pipe still closes, then exec fails.
+    const noNode = startLogger(["--driver=json-file", `--log-path=${log}`], built.path, { PATH: dir });
+    await noNode.ready;
+    expect(await noNode.exit).toBe(127);
   });
 
   it("exits 2 with the reason on bad flags", async () => {

@@ -11,7 +11,8 @@ import {
 } from "./berth-logger-options.js";
 import { parseFluentdAddress } from "./fluentd.js";
 import { FluentdForwarder } from "./fluentd-forwarder.js";
-import { type JsonFileChunk, JsonFileWriter } from "./json-file-writer.js";
+import type { JsonFileChunk } from "./json-file-encoder.js";
+import { JsonFileWriter } from "./json-file-writer.js";
 import { LineSplitter, type LogBatch, type LogStream } from "./line-splitter.js";
 import { wallClockNs } from "./rfc3339.js";
 
@@ -28,6 +29,11 @@ export interface BerthLoggerProcess {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Readable fds of the container's stdout and stderr, and the ready pipe closed once the logger is ready. */
   readonly fds?: { readonly stdout: number; readonly stderr: number; readonly ready: number };
+  /**
+   * True when the ready pipe was already closed before the runtime started (the bin's shell preamble closes fd 5
+   * before Node starts, so the container's start overlaps the logger's); the runtime then leaves that fd alone.
+   */
+  readonly readySignalled?: boolean;
   /** Where usage errors go (containerd gives a logger /dev/null as stderr). */
   readonly errorOut?: (line: string) => void;
 }
@@ -50,11 +56,22 @@ once ready, takes CONTAINER_ID / CONTAINER_NAMESPACE from the environment, drain
 Flags (each takes a value, --flag value or --flag=value): ${BERTH_LOGGER_FLAGS.map((f) => `--${f}`).join(", ")}.
 Build a URI with buildBerthLoggerUri() from @berth/log-shim or \`pnpm berth log-uri berth-logger ...\`.`;
 
-// `prepare` runs as lines are read (json-file encodes there, so the per-line objects die young and only one
-// buffer per read waits for the disk); `write` gets what was prepared, in order.
+// What a sink made of bytes read, queued until written: `lines` messages from `bytes` bytes read.
+interface Prepared {
+  readonly item: unknown;
+  readonly lines: number;
+}
+
+// Decides whether `lines` messages of `bytesRead` bytes read, `bytesQueued` bytes once prepared, may be queued
+// (non-blocking mode drops what does not fit, counting bytes read; blocking mode counts what waits for the sink).
+type Admit = (bytesRead: number, lines: number, bytesQueued: number) => boolean;
+
+// `take` runs as bytes are read (json-file encodes there, so only one buffer per read waits for the disk) and
+// returns what to queue; `write` gets the queued items in order; `discard` frees items that will never be written.
 interface Sink {
-  prepare(batch: LogBatch): unknown;
-  write(prepared: readonly unknown[], signal: AbortSignal): Promise<void>;
+  take(stream: LogStream, chunk: Buffer | undefined, timeNs: bigint, admit: Admit): Prepared | undefined;
+  write(items: readonly unknown[], signal: AbortSignal): Promise<void>;
+  discard(items: readonly unknown[]): void;
   close(): Promise<void>;
 }
 
@@ -79,9 +96,19 @@ async function openSink(o: BerthLoggerOptions, env: BerthLoggerProcess["env"]): 
     });
     if (opened.isErr()) return opened.error;
     const writer = opened.value;
+    const encoders = { stdout: writer.encoder("stdout"), stderr: writer.encoder("stderr") };
     return {
-      prepare: (b) => writer.encode(b),
+      take: (stream, chunk, timeNs, admit) => {
+        const c = chunk === undefined ? encoders[stream].end(timeNs) : encoders[stream].push(chunk, timeNs);
+        if (c === undefined) return undefined;
+        if (admit(chunk?.length ?? 0, c.lines, c.data.length)) return { item: c, lines: c.lines };
+        c.release();
+        return undefined;
+      },
       write: (chunks) => writer.writeChunks(chunks as JsonFileChunk[]),
+      discard: (chunks) => {
+        for (const c of chunks as JsonFileChunk[]) c.release();
+      },
       close: () => writer.close(),
     };
   }
@@ -94,25 +121,35 @@ async function openSink(o: BerthLoggerOptions, env: BerthLoggerProcess["env"]): 
     containerName: o.containerName ?? containerId,
     writeTimeoutMs: limits.writeTimeoutMs,
   });
+  const splitters = { stdout: new LineSplitter(), stderr: new LineSplitter() };
   return {
-    prepare: (b) => b,
+    take: (stream, chunk, timeNs, admit) => {
+      const lines = chunk === undefined ? splitters[stream].end() : splitters[stream].push(chunk);
+      // Admitted line by line, so a full buffer drops whole messages and keeps the rest of the read.
+      const admitted = lines.filter((l) => admit(l.end - l.start + 1, 1, l.end - l.start + 1));
+      if (admitted.length === 0) return undefined;
+      const batch: LogBatch = { stream, timeNs, lines: admitted };
+      return { item: batch, lines: admitted.length };
+    },
     write: (batches, signal) => forwarder.write(batches as LogBatch[], signal),
+    discard: () => {},
     close: () => forwarder.close(),
   };
 }
 
 /**
  * Runs `berth-logger`: parses its flags, opens the sink (json-file or fluentd), reads the container's stdout and
- * stderr pipes, closes the ready pipe, and forwards every line until both pipes reach EOF (or, after SIGTERM,
- * until the cleanup time runs out). Resolves to the exit code: 0 after a drain, 2 on bad flags, 1 when the sink
- * cannot be opened.
+ * stderr pipes, closes the ready pipe, and forwards every line until both pipes reach EOF; the drain after EOF or
+ * SIGTERM (whichever comes first) lasts at most the cleanup time. Resolves to the exit code: 0 after a drain, 2 on
+ * bad flags, 1 when the sink cannot be opened.
  *
- * Modes: `blocking` stops reading the pipes while more than the buffer size (1 MiB by default) waits for the sink,
- * so a slow sink slows the container; `non-blocking` always reads and drops what does not fit `--max-buffer-size`.
+ * Modes: `blocking` stops reading the pipes while more than the buffer size (1 MiB by default) of prepared output
+ * (json-file: encoded JSON) waits for the sink, so a slow sink slows the container; `non-blocking` always reads and drops what does not fit `--max-buffer-size`.
  * In both modes a sink failure (write error, fluentd unreachable for `--fluentd-write-timeout`) drops the lines
  * concerned: the logger never exits or stalls on it. Drops are counted and logged.
  */
 export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
+  const startedAt = performance.now();
   const fds = p.fds ?? CONTAINERD_LOGGER_FDS;
   const errorOut = p.errorOut ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (p.argv.includes("--help") || p.argv.includes("-h")) {
@@ -144,7 +181,7 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
   );
 
   const stats: BerthLoggerStats = { written: 0, droppedBufferFull: 0, droppedSinkFailure: 0 };
-  let queue: Array<{ prepared: unknown; lines: number }> = [];
+  let queue: Prepared[] = [];
   let queuedBytes = 0;
   let ended = 0;
   let dropping = 0;
@@ -158,44 +195,81 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     w?.();
   };
 
-  const enqueue = (stream: LogStream, lines: ReturnType<LineSplitter["push"]>) => {
-    if (lines.length === 0) return;
-    let admitted = lines;
-    if (nonBlocking) {
-      admitted = [];
-      for (const line of lines) {
-        if (queuedBytes + line.end - line.start + 1 <= limits.maxBufferBytes || queuedBytes === 0) {
-          admitted.push(line);
-          queuedBytes += line.end - line.start + 1;
-        } else {
-          if (dropping === 0) debug("buffer full (%d bytes): dropping lines until the sink catches up", queuedBytes);
-          dropping++;
-          stats.droppedBufferFull++;
+  const admit: Admit = nonBlocking
+    ? (bytes, lines) => {
+        if (queuedBytes + bytes <= limits.maxBufferBytes || queuedBytes === 0) {
+          queuedBytes += bytes;
+          if (dropping > 0 && queuedBytes < limits.maxBufferBytes / 2) {
+            debug(
+              "buffer has room again after dropping %d lines (%d dropped in all)",
+              dropping,
+              stats.droppedBufferFull,
+            );
+            dropping = 0;
+          }
+          return true;
         }
+        if (dropping === 0) debug("buffer full (%d bytes): dropping lines until the sink catches up", queuedBytes);
+        dropping += lines;
+        stats.droppedBufferFull += lines;
+        return false;
       }
-      if (admitted.length > 0 && dropping > 0 && queuedBytes < limits.maxBufferBytes / 2) {
-        debug("buffer has room again after dropping %d lines (%d dropped in all)", dropping, stats.droppedBufferFull);
-        dropping = 0;
-      }
-      if (admitted.length === 0) return;
-    } else {
-      for (const line of lines) queuedBytes += line.end - line.start + 1;
-      if (queuedBytes >= limits.maxBufferBytes) for (const r of readers) r.pause();
+    : (_bytesRead, _lines, bytesQueued) => {
+        // JSON is ~11x the bytes read for short lines: bounding it keeps the memory written to (and faulted in) small.
+        queuedBytes += bytesQueued;
+        if (queuedBytes >= limits.maxBufferBytes) for (const r of readers) r.pause();
+        return true;
+      };
+
+  let reads = 0;
+  let bytesRead = 0;
+  // chunk undefined: the stream ended.
+  const enqueue = (stream: LogStream, chunk: Buffer | undefined) => {
+    if (chunk !== undefined) {
+      reads++;
+      bytesRead += chunk.length;
     }
-    const batch: LogBatch = { stream, timeNs: wallClockNs(), lines: admitted };
+    let prepared: Prepared | undefined;
     try {
-      queue.push({ prepared: sink.prepare(batch), lines: admitted.length });
+      prepared = sink.take(stream, chunk, wallClockNs(), admit);
     } catch (e) {
-      // Never let one bad batch take the logger (and with it the container's pipes) down.
-      stats.droppedSinkFailure += admitted.length;
-      debug("dropped %d lines: cannot encode them: %s", admitted.length, (e as Error).message);
+      // Never let one bad read take the logger (and with it the container's pipes) down.
+      stats.droppedSinkFailure++;
+      debug("dropped a read of %d bytes: cannot encode it: %s", chunk?.length ?? 0, (e as Error).message);
       return;
     }
+    if (prepared === undefined) return;
+    queue.push(prepared);
     notify();
   };
 
+  // The drain is bounded by --cleanup-time from SIGTERM or from the end of both streams, whichever comes first
+  // (containerd's shim closes the pipes and sends SIGTERM together; the bin's shell preamble keeps SIGTERM away
+  // from Node, which could not survive one during its start-up).
+  let startDrain: (why: string) => void = () => {};
+  const deadline = new Promise<void>((resolve) => {
+    let started = false;
+    startDrain = (why) => {
+      if (started) return;
+      started = true;
+      debug(
+        "%s after %d ms: draining for up to %d ms",
+        why,
+        Math.round(performance.now() - startedAt),
+        limits.cleanupMs,
+      );
+      setTimeout(resolve, limits.cleanupMs).unref();
+    };
+  });
+  const onSignal = () => startDrain("SIGTERM");
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  const streamEnded = () => {
+    ended++;
+    if (ended >= 2) startDrain("end of output");
+  };
+
   const open = (fd: number, stream: LogStream) => {
-    const splitter = new LineSplitter();
     let socket: Readable;
     try {
       // Pipes and sockets (what containerd gives) read without the thread pool; anything else (a file) as a stream.
@@ -205,7 +279,7 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
           : createReadStream("", { fd });
     } catch (e) {
       debug("cannot read %s from fd %d: %s", stream, fd, (e as Error).message);
-      ended++;
+      streamEnded();
       return;
     }
     readers.push(socket);
@@ -213,11 +287,12 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     const finish = () => {
       if (done) return;
       done = true;
-      enqueue(stream, splitter.end());
-      ended++;
+      debug("%s ended after %d ms", stream, Math.round(performance.now() - startedAt));
+      enqueue(stream, undefined);
+      streamEnded();
       notify();
     };
-    socket.on("data", (chunk: Buffer) => enqueue(stream, splitter.push(chunk)));
+    socket.on("data", (chunk: Buffer) => enqueue(stream, chunk));
     socket.on("end", finish);
     socket.on("error", (e) => {
       debug("reading %s failed: %s", stream, e.message);
@@ -227,10 +302,12 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
   };
   open(fds.stdout, "stdout");
   open(fds.stderr, "stderr");
-  try {
-    closeSync(fds.ready);
-  } catch (e) {
-    debug("ready fd %d: %s", fds.ready, (e as Error).message);
+  if (!p.readySignalled) {
+    try {
+      closeSync(fds.ready);
+    } catch (e) {
+      debug("ready fd %d: %s", fds.ready, (e as Error).message);
+    }
   }
 
   const pump = async () => {
@@ -250,7 +327,7 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
       for (const b of batches) n += b.lines;
       try {
         await sink.write(
-          batches.map((b) => b.prepared),
+          batches.map((b) => b.item),
           abort.signal,
         );
         stats.written += n;
@@ -261,24 +338,15 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     }
   };
 
-  let onSignal: (() => void) | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    onSignal = () => {
-      debug("SIGTERM: draining for up to %d ms", limits.cleanupMs);
-      setTimeout(resolve, limits.cleanupMs).unref();
-    };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
-  });
   await Promise.race([pump(), deadline]);
-  if (onSignal) {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-  }
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
   if (ended < 2 || queue.length > 0) {
     abort.abort();
     let n = 0;
     for (const b of queue) n += b.lines;
+    sink.discard(queue.map((b) => b.item));
+    queue = [];
     stats.droppedSinkFailure += n;
     debug("cleanup time over: %d queued lines dropped", n);
     notify();
@@ -286,11 +354,14 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
   for (const r of readers) r.destroy();
   await sink.close().catch((e: Error) => debug("closing the sink failed: %s", e.message));
   debug(
-    "done: %d lines written, %d dropped (buffer full %d, sink failure %d)",
+    "done: %d lines written, %d dropped (buffer full %d, sink failure %d); %d reads, %d bytes; %d ms since start",
     stats.written,
     stats.droppedBufferFull + stats.droppedSinkFailure,
     stats.droppedBufferFull,
     stats.droppedSinkFailure,
+    reads,
+    bytesRead,
+    Math.round(performance.now() - startedAt),
   );
   return 0;
 }

@@ -1,10 +1,11 @@
 // Builds berth-logger the way the package's tsup.config.ts builds its bin (one self-contained CommonJS file,
-// dependencies bundled) into a temporary directory. The output keeps the `#!/usr/bin/env node` line and the
-// executable bit, so containerd's shim runs it directly, as it would run an installed dist/bin/berth-logger.cjs.
+// dependencies bundled, BERTH_LOGGER_PREAMBLE on top) into a temporary directory, executable, so containerd's shim
+// runs it directly, as it would run an installed dist/bin/berth-logger.cjs.
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "tsup";
+import { BERTH_LOGGER_PREAMBLE } from "../src/bin/preamble.js";
 
 const PKG = resolve(import.meta.dirname, "..");
 
@@ -29,6 +30,7 @@ export async function buildBerthLoggerBinary(): Promise<BuiltLogger> {
     splitting: false,
     sourcemap: false,
     noExternal: [/./],
+    banner: { js: BERTH_LOGGER_PREAMBLE },
   });
   const path = join(outDir, "berth-logger.cjs");
   chmodSync(path, 0o755);
