@@ -105,6 +105,17 @@ describe.skipIf(!s)("pnpm berth net", () => {
     expect(() => execFileSync("ip", ["-n", ns, "link", "show", "eth0"], { stdio: "ignore" })).toThrow();
   });
 
+  it("--no-launcher spawns the plugins directly: up and down work the same", async () => {
+    const common = ["--id", id, "--cni-path", s?.cniPath ?? "", "--cache-dir", join(dir, "cache"), "--no-launcher"];
+    const up = await berth(["net", "up", conf, "--netns", ns, ...common]);
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    expect((JSON.parse(up.stdout) as { ips: Array<{ address: string }> }).ips[0]?.address).toBe(`${prefix}.2/24`);
+    const down = await berth(["net", "down", conf, "--netns", ns, ...common]);
+    expect(down.code).toBe(0);
+    expect(() => execFileSync("ip", ["-n", ns, "link", "show", "eth0"], { stdio: "ignore" })).toThrow();
+  });
+
   it("fails with the plugin's tagged error, and exits 2 on bad usage", async () => {
     const missing = await berth(["net", "up", conf, "--netns", ns, "--id", id, "--cni-path", "/nonexistent/cni"]);
     expect(missing.code).toBe(1);

@@ -17,9 +17,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildPluginStdin, createCni, findPlugin, networkList, pluginEnv } from "@berth/cni";
 import { stack } from "@berth/testkit";
-import type { Benchmark, Side } from "../harness.js";
+import type { Benchmark, Comparison, Side } from "../harness.js";
 
 const CYCLES_PER_ROUND = 5;
+// Fewer rounds while iterating: BERTH_BENCH_CNI_ROUNDS=6 pnpm bench cni.
+const ROUNDS = Math.max(1, Number(process.env.BERTH_BENCH_CNI_ROUNDS ?? 20) || 20);
+// BERTH_BENCH_CNI_DIRECT=1 adds berth with `launcher: false` (each plugin spawned from this process) vs the bash loop,
+// the measurement behind the launcher (docs/cni.md).
+const WITH_DIRECT = process.env.BERTH_BENCH_CNI_DIRECT === "1";
 
 const PEER_SCRIPT = `set -e
 for i in $(seq 1 "$CYCLES"); do
@@ -62,6 +67,7 @@ export const cniBenchmark: Benchmark = {
         ],
       })._unsafeUnwrap();
       const cni = createCni({ cniPath: s.cniPath, cacheDir: join(dir, "cache") });
+      const cniDirect = createCni({ cniPath: s.cniPath, cacheDir: join(dir, "cache"), launcher: false });
       const attachment = { containerId: "bench-1", netns: `/var/run/netns/${ns}`, ifName: "eth0" };
       const plugin = list.plugins[0] ?? { type: "bridge" };
 
@@ -82,6 +88,17 @@ export const cniBenchmark: Benchmark = {
           for (let i = 0; i < CYCLES_PER_ROUND; i++) {
             (await cni.add(list, attachment))._unsafeUnwrap();
             (await cni.del(list, attachment))._unsafeUnwrap();
+          }
+          return performance.now() - t;
+        },
+      };
+      const berthDirect: Side = {
+        name: "berth-direct-spawn",
+        async run() {
+          const t = performance.now();
+          for (let i = 0; i < CYCLES_PER_ROUND; i++) {
+            (await cniDirect.add(list, attachment))._unsafeUnwrap();
+            (await cniDirect.del(list, attachment))._unsafeUnwrap();
           }
           return performance.now() - t;
         },
@@ -139,7 +156,7 @@ export const cniBenchmark: Benchmark = {
             unit: `ms per ${CYCLES_PER_ROUND} ADD+DEL`,
             berth,
             peer,
-            rounds: 20,
+            rounds: ROUNDS,
             warmup: 1,
             goal: { op: "<=", value: 1.05 },
             metric: "time",
@@ -149,11 +166,25 @@ export const cniBenchmark: Benchmark = {
             unit: `ms per ${CYCLES_PER_ROUND} ADD+DEL`,
             berth,
             peer: nodeSpawn,
-            rounds: 20,
+            rounds: ROUNDS,
             warmup: 1,
             goal: { op: "<=", value: 1.05 },
             metric: "time",
           },
+          ...(WITH_DIRECT
+            ? [
+                {
+                  name: "cni-add-del-direct-spawn",
+                  unit: `ms per ${CYCLES_PER_ROUND} ADD+DEL`,
+                  berth: berthDirect,
+                  peer,
+                  rounds: ROUNDS,
+                  warmup: 1,
+                  goal: { op: "<=", value: 1.05 },
+                  metric: "time",
+                } satisfies Comparison,
+              ]
+            : []),
         ],
         teardown,
       };

@@ -11,7 +11,7 @@ import {
 } from "./cache.js";
 import type { NetworkConfigList, PluginConfig } from "./config.js";
 import { CniError } from "./errors.js";
-import { type CniPath, execPlugin, findPlugin, splitCniPath } from "./exec.js";
+import { type CniPath, type ExecOptions, execPlugin, findPlugin, splitCniPath } from "./exec.js";
 import { goMarshal } from "./go-json.js";
 import { type Attachment, buildPluginStdin, type CniCommand, pluginEnv, validateAttachment } from "./invoke.js";
 import { type PluginVersionInfo, probeVersion } from "./probe-version.js";
@@ -31,6 +31,12 @@ export interface CniOptions {
    * as libcni passes the runtime's (plugins such as portmap and firewall run `iptables` found on `PATH`).
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Start plugins through berth's resident launcher (default true), a small `perl` process that forks and execs
+   * them so that this process is not forked for every plugin run; `false` spawns each plugin directly. Plugins see
+   * no difference. See {@link ExecOptions.launcher}.
+   */
+  readonly launcher?: boolean;
 }
 
 /** Cancellation and a deadline for one operation (all its plugin runs together). */
@@ -159,6 +165,7 @@ export function createCni(options: CniOptions): Cni {
       {
         ...(deadline.signal === undefined ? {} : { signal: deadline.signal }),
         ...(remaining.value === undefined ? {} : { timeoutMs: remaining.value }),
+        ...(options.launcher === undefined ? {} : { launcher: options.launcher }),
       },
     );
     if (out.isErr()) {
@@ -438,6 +445,7 @@ export function createCni(options: CniOptions): Cni {
         cniPath: dirs,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+        ...(options.launcher === undefined ? {} : { launcher: options.launcher }),
       });
     },
 

@@ -2,7 +2,14 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } f
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FakePluginDir, fakePluginDir } from "../test/fake-plugins.js";
-import { execPlugin, findPlugin, MAX_EXEC_ATTEMPTS, type PluginExecRequest, splitCniPath } from "./exec.js";
+import {
+  type ExecOptions,
+  execPlugin,
+  findPlugin,
+  MAX_EXEC_ATTEMPTS,
+  type PluginExecRequest,
+  splitCniPath,
+} from "./exec.js";
 
 let fake: FakePluginDir;
 const leftovers: number[] = [];
@@ -84,7 +91,10 @@ describe("findPlugin", () => {
   });
 });
 
-describe("execPlugin", () => {
+describe.each([true, false])("execPlugin (launcher: %s)", (useLauncher) => {
+  const exec = (r: PluginExecRequest, options: ExecOptions = {}) =>
+    execPlugin(r, { ...options, launcher: useLauncher });
+
   it("passes exactly the given environment and stdin, and parses the JSON result", async () => {
     process.env.BERTH_CNI_LEAK_CHECK = "leaked";
     try {
@@ -96,7 +106,7 @@ describe("execPlugin", () => {
       );
       const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_PATH: fake.dir, CNI_ARGS: "A=1;B=2" };
       const stdin = JSON.stringify({ cniVersion: "1.0.0", name: "n", type: "ok", big: "x".repeat(200_000) });
-      const r = (await execPlugin(request(path, { env, stdin })))._unsafeUnwrap();
+      const r = (await exec(request(path, { env, stdin })))._unsafeUnwrap();
       expect(r.output).toEqual({ cniVersion: "1.0.0", ips: [] });
       expect(r.stderr).toBe("note\n");
       expect(r.attempts).toBe(1);
@@ -120,25 +130,25 @@ describe("execPlugin", () => {
 
   it("ignores stdout when asked (DEL)", async () => {
     const path = fake.add("del", "echo not json");
-    expect((await execPlugin(request(path, { stdout: "ignore" })))._unsafeUnwrap().output).toBeUndefined();
+    expect((await exec(request(path, { stdout: "ignore" })))._unsafeUnwrap().output).toBeUndefined();
   });
 
   it("survives a plugin that exits without reading its stdin", async () => {
     const path = fake.add("noread", `echo '{}'`);
-    const r = await execPlugin(request(path, { stdin: "y".repeat(4 * 1024 * 1024) }));
+    const r = await exec(request(path, { stdin: "y".repeat(4 * 1024 * 1024) }));
     expect(r._unsafeUnwrap().output).toEqual({});
   });
 
   it("reports garbage output on success as InvalidResult", async () => {
     const path = fake.add("garbage", "echo '<html>oops</html>'; echo why >&2");
-    const e = (await execPlugin(request(path)))._unsafeUnwrapErr();
+    const e = (await exec(request(path)))._unsafeUnwrapErr();
     expect(e).toMatchObject({ code: "InvalidResult", plugin: "fake", details: "stderr: why" });
     expect(e.message).toContain("<html>oops</html>");
   });
 
   it("reports empty output on success as InvalidResult", async () => {
     const path = fake.add("silent", "exit 0");
-    const e = (await execPlugin(request(path, { network: "n1" })))._unsafeUnwrapErr();
+    const e = (await exec(request(path, { network: "n1" })))._unsafeUnwrapErr();
     expect(e).toMatchObject({ code: "InvalidResult", network: "n1" });
     expect(e.message).toContain("printed no result");
   });
@@ -148,7 +158,7 @@ describe("execPlugin", () => {
       "fails",
       `echo '{"cniVersion":"1.0.0","code":7,"msg":"missing bridge","details":"set bridge"}'; echo trace >&2; exit 1`,
     );
-    const e = (await execPlugin(request(path, { network: "n1" })))._unsafeUnwrapErr();
+    const e = (await exec(request(path, { network: "n1" })))._unsafeUnwrapErr();
     expect(e).toMatchObject({
       code: "InvalidConfig",
       cniCode: 7,
@@ -162,7 +172,7 @@ describe("execPlugin", () => {
 
   it("keeps plugin-specific codes", async () => {
     const path = fake.add("p", `echo '{"code":123,"msg":"custom"}'; exit 1`);
-    expect((await execPlugin(request(path)))._unsafeUnwrapErr()).toMatchObject({
+    expect((await exec(request(path)))._unsafeUnwrapErr()).toMatchObject({
       code: "PluginSpecific",
       cniCode: 123,
     });
@@ -170,35 +180,35 @@ describe("execPlugin", () => {
 
   it("reports garbage error output as PluginFailed with the text", async () => {
     const path = fake.add("p", "echo 'panic: nil map'; exit 2");
-    const e = (await execPlugin(request(path)))._unsafeUnwrapErr();
+    const e = (await exec(request(path)))._unsafeUnwrapErr();
     expect(e.code).toBe("PluginFailed");
     expect(e.message).toContain("panic: nil map");
   });
 
   it("falls back to stderr when stdout is empty", async () => {
     const path = fake.add("p", "echo 'cannot open /run/x: permission denied' >&2; exit 3");
-    const e = (await execPlugin(request(path)))._unsafeUnwrapErr();
+    const e = (await exec(request(path)))._unsafeUnwrapErr();
     expect(e).toMatchObject({ code: "PluginFailed", details: "cannot open /run/x: permission denied" });
     expect(e.message).toContain("exit code 3: cannot open /run/x: permission denied");
   });
 
   it("reports a silent failure", async () => {
     const path = fake.add("p", "exit 4");
-    const e = (await execPlugin(request(path)))._unsafeUnwrapErr();
+    const e = (await exec(request(path)))._unsafeUnwrapErr();
     expect(e.code).toBe("PluginFailed");
     expect(e.message).toContain("exit code 4 and printed nothing");
   });
 
   it("reports death by a signal", async () => {
     const path = fake.add("p", "kill -SEGV $$");
-    expect((await execPlugin(request(path)))._unsafeUnwrapErr().message).toContain("signal SIGSEGV");
+    expect((await exec(request(path)))._unsafeUnwrapErr().message).toContain("signal SIGSEGV");
   });
 
   it("kills a hanging plugin with SIGKILL and fails with Timeout", async () => {
     const pidFile = join(fake.dir, "pid");
     const path = fake.add("hang", `echo $$ > "${pidFile}"; exec sleep 30`);
     const started = Date.now();
-    const e = (await execPlugin(request(path), { timeoutMs: 300 }))._unsafeUnwrapErr();
+    const e = (await exec(request(path), { timeoutMs: 300 }))._unsafeUnwrapErr();
     expect(e).toMatchObject({ code: "Timeout", plugin: "fake" });
     expect(e.message).toContain("300 ms");
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -211,7 +221,7 @@ describe("execPlugin", () => {
     const pidFile = join(fake.dir, "pid");
     const path = fake.add("forks", `sleep 30 & echo $! > "${pidFile}"; wait`);
     const started = Date.now();
-    const e = (await execPlugin(request(path), { timeoutMs: 300 }))._unsafeUnwrapErr();
+    const e = (await exec(request(path), { timeoutMs: 300 }))._unsafeUnwrapErr();
     leftovers.push(Number(await waitForFile(pidFile)));
     expect(e.code).toBe("Timeout");
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -221,7 +231,7 @@ describe("execPlugin", () => {
     const pidFile = join(fake.dir, "pid");
     const path = fake.add("hang", `echo $$ > "${pidFile}"; exec sleep 30`);
     const controller = new AbortController();
-    const running = execPlugin(request(path), { signal: controller.signal });
+    const running = exec(request(path), { signal: controller.signal });
     const pid = Number(await waitForFile(pidFile));
     leftovers.push(pid);
     controller.abort(new Error("shutting down"));
@@ -234,7 +244,7 @@ describe("execPlugin", () => {
   it("does not start the plugin when the signal is already aborted", async () => {
     const marker = join(fake.dir, "ran");
     const path = fake.add("p", `touch "${marker}"; echo '{}'`);
-    const e = (await execPlugin(request(path), { signal: AbortSignal.abort() }))._unsafeUnwrapErr();
+    const e = (await exec(request(path), { signal: AbortSignal.abort() }))._unsafeUnwrapErr();
     expect(e.code).toBe("Aborted");
     expect(existsSync(marker)).toBe(false);
   });
@@ -245,7 +255,7 @@ describe("execPlugin", () => {
     writeSync(fd, "#!/bin/sh\necho '{\"ok\":1}'\n");
     const closer = setTimeout(() => closeSync(fd), 300);
     try {
-      const r = (await execPlugin(request(path)))._unsafeUnwrap();
+      const r = (await exec(request(path)))._unsafeUnwrap();
       expect(r.output).toEqual({ ok: 1 });
       expect(r.attempts).toBe(2);
     } finally {
@@ -263,7 +273,7 @@ describe("execPlugin", () => {
     const fd = openSync(path, "w", 0o755);
     try {
       writeSync(fd, "#!/bin/sh\nexit 0\n");
-      const e = (await execPlugin(request(path)))._unsafeUnwrapErr();
+      const e = (await exec(request(path)))._unsafeUnwrapErr();
       expect(e.code).toBe("IOFailure");
       expect(e.message).toContain(`after ${MAX_EXEC_ATTEMPTS} attempts: text file busy`);
     } finally {
@@ -277,7 +287,7 @@ describe("execPlugin", () => {
     try {
       writeSync(fd, "#!/bin/sh\nexit 0\n");
       const started = Date.now();
-      const e = (await execPlugin(request(path), { timeoutMs: 200 }))._unsafeUnwrapErr();
+      const e = (await exec(request(path), { timeoutMs: 200 }))._unsafeUnwrapErr();
       expect(e.code).toBe("Timeout");
       expect(Date.now() - started).toBeLessThan(900);
     } finally {
@@ -287,22 +297,22 @@ describe("execPlugin", () => {
 
   it("reports a file without execute permission as IOFailure", async () => {
     const path = fake.write("noexec", "#!/bin/sh\necho '{}'\n", 0o644);
-    const e = (await execPlugin(request(path)))._unsafeUnwrapErr();
+    const e = (await exec(request(path)))._unsafeUnwrapErr();
     expect(e.code).toBe("IOFailure");
     expect(e.message).toContain("chmod +x");
   });
 
   it("reports a missing interpreter as PluginNotFound", async () => {
     const path = fake.write("badshebang", "#!/nonexistent/interpreter\n", 0o755);
-    const e = (await execPlugin(request(path)))._unsafeUnwrapErr();
+    const e = (await exec(request(path)))._unsafeUnwrapErr();
     expect(e.code).toBe("PluginNotFound");
     expect(e.message).toContain("interpreter");
   });
 
   it("requires CNI_COMMAND and a sane timeout", async () => {
     const path = fake.add("p", "echo '{}'");
-    expect((await execPlugin(request(path, { env: {} })))._unsafeUnwrapErr().code).toBe("InvalidEnvironment");
-    expect((await execPlugin(request(path), { timeoutMs: 0 }))._unsafeUnwrapErr().code).toBe("InvalidConfig");
-    expect((await execPlugin(request(path), { timeoutMs: Number.NaN }))._unsafeUnwrapErr().code).toBe("InvalidConfig");
+    expect((await exec(request(path, { env: {} })))._unsafeUnwrapErr().code).toBe("InvalidEnvironment");
+    expect((await exec(request(path), { timeoutMs: 0 }))._unsafeUnwrapErr().code).toBe("InvalidConfig");
+    expect((await exec(request(path), { timeoutMs: Number.NaN }))._unsafeUnwrapErr().code).toBe("InvalidConfig");
   });
 });

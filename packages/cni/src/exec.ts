@@ -1,9 +1,10 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { stat } from "node:fs/promises";
+import { type Stats, statSync } from "node:fs";
 import { join } from "node:path";
 import createDebug from "debug";
 import { err, ok, type Result, ResultAsync } from "neverthrow";
 import { CniError, cniErrorFromPlugin, describePlugin, errnoOf, messageOf, truncate } from "./errors.js";
+import { launcher, type SpawnOutcome } from "./launcher.js";
 
 const debug = createDebug("berth:cni:exec");
 
@@ -57,7 +58,13 @@ async function findPluginAsync(type: string, dirs: readonly string[]): Promise<R
   }
   for (const dir of dirs) {
     const candidate = join(dir, type);
-    const info = await stat(candidate).catch(() => undefined);
+    // Synchronous: one stat of a local file costs less than a thread-pool round trip.
+    let info: Stats | undefined;
+    try {
+      info = statSync(candidate, { throwIfNoEntry: false });
+    } catch {
+      info = undefined;
+    }
     if (info?.isFile()) return ok(candidate);
   }
   return err(
@@ -92,12 +99,22 @@ export interface PluginExecRequest {
   readonly network?: string;
 }
 
-/** Cancellation for a plugin run. */
+/** Cancellation and the way a plugin run is started. */
 export interface ExecOptions {
   /** Aborting kills the plugin with SIGKILL and fails the call with `Aborted`. */
   readonly signal?: AbortSignal;
   /** Milliseconds for the whole call (retries included); then the plugin is killed (SIGKILL) and it fails with `Timeout`. */
   readonly timeoutMs?: number;
+  /**
+   * Start the plugin through berth's resident launcher (default true): one small `perl` process, started on first
+   * use and shared by every run of this Node process, forks and execs the plugins, so this (much larger) process is
+   * not forked for each run. Environment, stdin, stdout/stderr, exit status, exec errors ("text file busy"
+   * included), timeouts and aborts behave exactly as with a direct spawn. Without perl, or when the launcher cannot
+   * start, runs fall back to a direct spawn. If it dies, the runs in flight fail with `IOFailure` (their plugins are
+   * killed) and the next run starts a new launcher. `false` always spawns the plugin directly from this process
+   * (`child_process.spawn`).
+   */
+  readonly launcher?: boolean;
 }
 
 /** What a successful plugin run produced. */
@@ -120,7 +137,8 @@ export interface PluginExecResult {
  * is decoded from the CNI error JSON on stdout ({@link cniErrorFromPlugin}), falling back to stderr text
  * (`PluginFailed`). A "text file busy" exec error is retried up to {@link MAX_EXEC_ATTEMPTS} times, 1 s apart, as
  * libcni does. On `timeoutMs` or an abort the plugin process gets SIGKILL (processes it started itself are not
- * touched) and the call fails with `Timeout` or `Aborted`.
+ * touched) and the call fails with `Timeout` or `Aborted`. See {@link ExecOptions.launcher} for how the process is
+ * started.
  */
 export function execPlugin(
   request: PluginExecRequest,
@@ -131,16 +149,7 @@ export function execPlugin(
 
 type StopReason = "timeout" | "aborted";
 
-type Outcome =
-  | { readonly kind: "spawn-error"; readonly cause: unknown }
-  | { readonly kind: "stopped" }
-  | {
-      readonly kind: "exited";
-      readonly code: number | null;
-      readonly signal: NodeJS.Signals | null;
-      readonly stdout: string;
-      readonly stderr: string;
-    };
+type Outcome = SpawnOutcome;
 
 async function execAsync(
   request: PluginExecRequest,
@@ -184,7 +193,7 @@ async function execAsync(
     for (let attempt = 1; ; attempt++) {
       if (reason !== undefined) return err(stopped(reason, who, fields, timeoutMs, signal));
       const started = performance.now();
-      const outcome = await spawnOnce(request, stop.signal);
+      const outcome = await startOnce(request, stop.signal, options.launcher !== false);
       const durationMs = Math.round(performance.now() - started);
       if (outcome.kind === "stopped") {
         debug("%s %s killed after %dms (%s)", request.plugin, command, durationMs, reason);
@@ -198,6 +207,17 @@ async function execAsync(
           continue;
         }
         return err(spawnFailure(outcome.cause, request.path, who, fields, attempt));
+      }
+      if (outcome.kind === "lost" || outcome.kind === "retry") {
+        debug("%s %s lost: the launcher died while it ran (%s)", request.plugin, command, lostPid(outcome));
+        return err(
+          new CniError(
+            "IOFailure",
+            `${who}: berth's plugin launcher died while the plugin ran (${lostPid(outcome)}), so its result is lost: ` +
+              `run the operation again (a new launcher starts), or pass launcher: false`,
+            fields,
+          ),
+        );
       }
       debug(
         "%s %s exit %s in %dms%s",
@@ -219,6 +239,26 @@ async function execAsync(
     if (timer !== undefined) clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+function lostPid(outcome: Outcome): string {
+  return outcome.kind === "lost" && outcome.pid > 0 ? `pid ${outcome.pid}, now killed` : "its pid is unknown";
+}
+
+// Through the launcher when allowed and usable; a run handed back by a launcher that died before it was ready (so
+// it started nothing) is tried again on a new one, then directly.
+async function startOnce(request: PluginExecRequest, stop: AbortSignal, useLauncher: boolean): Promise<Outcome> {
+  for (let i = 0; useLauncher && i < 3; i++) {
+    const running = launcher.run(
+      { path: request.path, env: request.env, stdin: request.stdin, cwd: process.cwd() },
+      stop,
+    );
+    if (running === undefined) break;
+    const outcome = await running;
+    if (outcome.kind !== "retry") return outcome;
+    debug("%s: the launcher died before starting it; trying again", request.plugin);
+  }
+  return spawnOnce(request, stop);
 }
 
 function spawnOnce(request: PluginExecRequest, stop: AbortSignal): Promise<Outcome> {

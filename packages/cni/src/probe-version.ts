@@ -1,7 +1,7 @@
 import createDebug from "debug";
 import { err, ok, type Result, type ResultAsync } from "neverthrow";
 import { CniError, isRecord } from "./errors.js";
-import { type CniPath, execPlugin, findPlugin, splitCniPath } from "./exec.js";
+import { type CniPath, type ExecOptions, execPlugin, findPlugin, splitCniPath } from "./exec.js";
 import { CNI_SPEC_VERSION } from "./version.js";
 
 const debug = createDebug("berth:cni");
@@ -14,6 +14,8 @@ export interface ProbeVersionOptions {
   readonly signal?: AbortSignal;
   /** Kill the plugin and fail with `Timeout` after this many milliseconds. No limit by default (as libcni). */
   readonly timeoutMs?: number;
+  /** Start the plugin through berth's resident launcher (default true); see {@link ExecOptions.launcher}. */
+  readonly launcher?: boolean;
 }
 
 /** A plugin's answer to the VERSION command. */
@@ -52,6 +54,7 @@ export function probeVersion(
   const execOptions = {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.launcher === undefined ? {} : { launcher: options.launcher }),
   };
   return findPlugin(pluginType, dirs)
     .andThen((path) =>

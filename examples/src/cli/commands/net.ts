@@ -15,7 +15,8 @@ the plugins as libcni does (cnitool's job). up prints the result JSON.
   --cni-path      plugin directories, ':'-separated (default $CNI_PATH, then /opt/cni/bin:/usr/lib/cni)
   --cache-dir     result cache root (default ${DEFAULT_CACHE_DIR})
   --timeout       deadline in milliseconds (default 60000)
-  --no-rollback   up: leave a half-done attachment in place when a plugin fails`;
+  --no-rollback   up: leave a half-done attachment in place when a plugin fails
+  --no-launcher   spawn each plugin directly from this process instead of through berth's resident perl launcher`;
 
 const ACTIONS = ["up", "check", "down"] as const;
 type Action = (typeof ACTIONS)[number];
@@ -35,6 +36,7 @@ export const netCommand: Command = {
         "cache-dir": { type: "string" },
         timeout: { type: "string", default: "60000" },
         "no-rollback": { type: "boolean", default: false },
+        "no-launcher": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
       HELP,
@@ -93,6 +95,7 @@ export const netCommand: Command = {
     const cni = createCni({
       cniPath: values["cni-path"] ?? process.env.CNI_PATH ?? "/opt/cni/bin:/usr/lib/cni",
       ...(values["cache-dir"] === undefined ? {} : { cacheDir: values["cache-dir"] }),
+      ...(values["no-launcher"] ? { launcher: false } : {}),
     });
     const controller = new AbortController();
     const onSignal = () => controller.abort();

@@ -1,0 +1,227 @@
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type FakePluginDir, fakePluginDir } from "../test/fake-plugins.js";
+import { execPlugin } from "./exec.js";
+import { Launcher, type LaunchRequest, launcher, type SpawnOutcome } from "./launcher.js";
+
+const never = new AbortController().signal;
+let fake: FakePluginDir;
+let l: Launcher;
+const leftovers: number[] = [];
+
+beforeEach(() => {
+  fake = fakePluginDir();
+  l = new Launcher();
+});
+
+afterEach(() => {
+  l.kill();
+  for (const pid of leftovers.splice(0)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  fake.remove();
+});
+
+afterAll(() => {
+  launcher.kill();
+});
+
+function req(path: string, extra: Partial<LaunchRequest> = {}): LaunchRequest {
+  return { path, env: {}, stdin: "", cwd: process.cwd(), ...extra };
+}
+
+async function run(
+  target: Launcher,
+  request: LaunchRequest,
+  signal = new AbortController().signal,
+): Promise<SpawnOutcome> {
+  const running = target.run(request, signal);
+  if (running === undefined) throw new Error("the launcher is unavailable");
+  return running;
+}
+
+function exited(outcome: SpawnOutcome) {
+  if (outcome.kind !== "exited") throw new Error(`expected an exit, got ${JSON.stringify(outcome)}`);
+  return outcome;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function pidFrom(file: string): Promise<number> {
+  await waitFor(() => existsSync(file) && readFileSync(file, "utf8").endsWith("\n"), file);
+  const pid = Number(readFileSync(file, "utf8").trim());
+  leftovers.push(pid);
+  return pid;
+}
+
+describe("Launcher", () => {
+  it("runs a plugin with exactly the given environment and working directory", async () => {
+    // env(1) as the plugin prints its environment as it got it: no shell in between adds PWD or anything else.
+    const first = exited(await run(l, req("/usr/bin/env", { env: { CNI_COMMAND: "ADD", X: "a b=c;d", EMPTY: "" } })));
+    expect(first).toMatchObject({ code: 0, signal: null, stderr: "" });
+    expect(first.stdout.split("\n").filter(Boolean).sort()).toEqual(["CNI_COMMAND=ADD", "EMPTY=", "X=a b=c;d"]);
+    // The launcher keeps the last environment between runs: what a run does not name must be gone.
+    expect(exited(await run(l, req("/usr/bin/env", { env: { B: "2" } }))).stdout).toBe("B=2\n");
+    expect(exited(await run(l, req("/usr/bin/env"))).stdout).toBe("");
+    expect(exited(await run(l, req("/bin/pwd", { cwd: fake.dir }))).stdout).toBe(`${realpathSync(fake.dir)}\n`);
+    expect(exited(await run(l, req("/bin/pwd", { cwd: "/" }))).stdout).toBe("/\n");
+  });
+
+  it("passes a large stdin and relays large stdout and stderr intact", async () => {
+    const path = fake.add("echoer", "cat; seq 1 100000 >&2");
+    const stdin = `${"0123456789abcdef".repeat(200_000)}\u00e9\n`;
+    const out = exited(await run(l, req(path, { stdin })));
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe(stdin);
+    expect(out.stderr).toBe(`${Array.from({ length: 100_000 }, (_, i) => i + 1).join("\n")}\n`);
+  });
+
+  it("reports exit codes, killing signals and exec errors by errno", async () => {
+    expect(exited(await run(l, req(fake.add("three", "exit 3"))))).toMatchObject({ code: 3, signal: null });
+    expect(exited(await run(l, req(fake.add("term", "kill -TERM $$"))))).toMatchObject({
+      code: null,
+      signal: "SIGTERM",
+    });
+    const missing = await run(l, req(join(fake.dir, "missing")));
+    expect(missing.kind).toBe("spawn-error");
+    expect((missing as { cause: NodeJS.ErrnoException }).cause.code).toBe("ENOENT");
+    const noexec = await run(l, req(fake.write("noexec", "#!/bin/sh\n", 0o644)));
+    expect((noexec as { cause: NodeJS.ErrnoException }).cause.code).toBe("EACCES");
+    const nodir = await run(l, req("/bin/true", { cwd: join(fake.dir, "nodir") }));
+    expect((nodir as { cause: NodeJS.ErrnoException }).cause.code).toBe("ENOENT");
+    // The launcher survived all of that.
+    expect(exited(await run(l, req("/bin/true"))).code).toBe(0);
+  });
+
+  it("runs concurrent plugins in parallel in one launcher process, each with its own env, stdin and output", async () => {
+    const path = fake.add("slow", 'sleep 0.5; cat; echo "$N" >&2');
+    await run(l, req("/bin/true"));
+    const pid = l.pid;
+    const started = Date.now();
+    const outs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => run(l, req(path, { env: { N: `n${i}` }, stdin: `in-${i}` }))),
+    );
+    // Sequential runs would take 10 s at least.
+    expect(Date.now() - started).toBeLessThan(8_000);
+    outs.forEach((o, i) => {
+      expect(exited(o)).toMatchObject({ code: 0, stdout: `in-${i}`, stderr: `n${i}\n` });
+    });
+    expect(l.pid).toBe(pid);
+  });
+
+  it("kills the plugin when stopped, settles without waiting for its pipes, and stays usable", async () => {
+    const pidFile = join(fake.dir, "pid");
+    // The background sleep keeps stdout open after the plugin is killed.
+    const path = fake.add("hang", `sleep 30 & echo $! > "${pidFile}.child"; echo $$ > "${pidFile}"; wait`);
+    const controller = new AbortController();
+    const running = run(l, req(path), controller.signal);
+    const pid = await pidFrom(pidFile);
+    await pidFrom(`${pidFile}.child`);
+    const launcherPid = l.pid;
+    controller.abort();
+    expect(await running).toEqual({ kind: "stopped" });
+    expect(isAlive(pid)).toBe(false);
+    expect(exited(await run(l, req("/bin/true"))).code).toBe(0);
+    expect(l.pid).toBe(launcherPid);
+  });
+
+  it("settles a stopped run whose plugin has exited while a process it started holds its output open", async () => {
+    const pidFile = join(fake.dir, "pid");
+    const controller = new AbortController();
+    const running = run(l, req(fake.add("leaves", `sleep 30 & echo $! > "${pidFile}"; exit 0`)), controller.signal);
+    await pidFrom(pidFile);
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    controller.abort();
+    expect(await running).toEqual({ kind: "stopped" });
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it("does not start a run that is stopped before the launcher gets it", async () => {
+    const marker = join(fake.dir, "ran");
+    const out = await run(l, req(fake.add("p", `touch "${marker}"`)), AbortSignal.abort());
+    expect(out).toEqual({ kind: "stopped" });
+    await run(l, req("/bin/true"));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("kills the running plugins and fails their runs when it dies, then a new launcher takes over", async () => {
+    const pidFile = join(fake.dir, "pid");
+    const running = run(l, req(fake.add("hang", `echo $$ > "${pidFile}"; exec sleep 30`)));
+    const pid = await pidFrom(pidFile);
+    const first = l.pid as number;
+    l.kill();
+    expect(await running).toEqual({ kind: "lost", pid });
+    await waitFor(() => !isAlive(pid), "the plugin to die");
+    expect(exited(await run(l, req("/bin/true"))).code).toBe(0);
+    expect(l.pid).not.toBe(first);
+    expect(isAlive(first)).toBe(false);
+    expect(l.unavailableReason).toBeUndefined();
+  });
+
+  it("fails the runs it had not started yet when it dies after it was ready, and is restarted", async () => {
+    // A launcher that is ready, then dies on its first request without starting it: the run cannot know that
+    // nothing ran, so it fails rather than running twice; the next run gets a new launcher.
+    const broken = new Launcher(["sh", "-c", "echo ready $$; read x; exit 1"]);
+    expect(await run(broken, req("/bin/true"))).toEqual({ kind: "lost", pid: 0 });
+    expect(broken.unavailableReason).toBeUndefined();
+    expect(await run(broken, req("/bin/true"))).toEqual({ kind: "lost", pid: 0 });
+  });
+
+  it.each([["/bin/false"], ["/nonexistent/perl"]])(
+    "hands its runs back and is given up when %s cannot serve as the launcher",
+    async (cmd) => {
+      const broken = new Launcher([cmd]);
+      expect(await run(broken, req("/bin/true"))).toEqual({ kind: "retry" });
+      expect(broken.unavailableReason).toContain("before it was ready");
+      expect(broken.run(req("/bin/true"), never)).toBeUndefined();
+    },
+  );
+
+  it("finishes its plugins and exits when its stdin closes", async () => {
+    const running = run(l, req(fake.add("late", "sleep 0.3; echo done")));
+    const pid = l.pid as number;
+    l.close();
+    expect(exited(await running)).toMatchObject({ code: 0, stdout: "done\n" });
+    await waitFor(() => !isAlive(pid), "the launcher to exit");
+    expect(l.pid).toBeUndefined();
+  });
+});
+
+describe("execPlugin through the launcher", () => {
+  it("fails with IOFailure and kills the plugin when the launcher dies mid-run; the next run works", async () => {
+    const pidFile = join(fake.dir, "pid");
+    const path = fake.add("hang", `echo $$ > "${pidFile}"; exec sleep 30`);
+    const running = execPlugin({ plugin: "fake", path, env: { CNI_COMMAND: "ADD" }, stdin: "{}", network: "n1" });
+    const pid = await pidFrom(pidFile);
+    launcher.kill();
+    const e = (await running)._unsafeUnwrapErr();
+    expect(e).toMatchObject({ code: "IOFailure", plugin: "fake", network: "n1" });
+    expect(e.message).toContain(`launcher died while the plugin ran (pid ${pid}`);
+    await waitFor(() => !isAlive(pid), "the plugin to die");
+    const ok = fake.add("ok", `echo '{"cniVersion":"1.0.0"}'`);
+    const r = await execPlugin({ plugin: "fake", path: ok, env: { CNI_COMMAND: "ADD" }, stdin: "{}" });
+    expect(r._unsafeUnwrap().output).toEqual({ cniVersion: "1.0.0" });
+    expect(launcher.unavailableReason).toBeUndefined();
+  });
+});
