@@ -290,11 +290,20 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       );
       if (!def.ok) throw def.error;
       let output = "";
+      const pulls: string[] = [];
       const started = await runTask(def.value, {
         ...options(),
         images: registryImages({ plainHttp: [s?.registry ?? ""] }),
         onOutput: (_name, _stream, chunk) => {
           output += chunk.toString("utf8");
+        },
+        onEvent: (e) => {
+          if (e.kind !== "pull") return;
+          expect(e.image).toBe(remote);
+          const p = e.progress;
+          if (p.type === "blob" && (p.state === "done" || p.state === "exists")) pulls.push(`blob ${p.digest}`);
+          if (p.type === "unpack" && (p.state === "unpacked" || p.state === "exists")) pulls.push(`unpack ${p.digest}`);
+          if (p.type === "phase") pulls.push(`phase ${p.phase}`);
         },
       });
       if (!started.ok) throw started.error;
@@ -305,7 +314,20 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       const stopped = await t.stop();
       if (!stopped.ok) throw stopped.error;
       expect(output).toBe("pulled and ran\n");
-      expect((await client.images.get(remote)).isOk()).toBe(true);
+      // Per-layer progress reached the agent's events: every layer fetched (or found) and unpacked, phases in order.
+      const image = (await client.images.get(remote))._unsafeUnwrap();
+      const manifest = JSON.parse(
+        (await client.content.readAll(image.target.digest))._unsafeUnwrap().toString("utf8"),
+      ) as { layers?: { digest: string }[] };
+      const layers = (manifest.layers ?? []).map((l) => l.digest);
+      expect(layers.length).toBeGreaterThan(0);
+      for (const digest of layers) {
+        expect(pulls).toContain(`blob ${digest}`);
+        expect(pulls).toContain(`unpack ${digest}`);
+      }
+      const phases = pulls.filter((x) => x.startsWith("phase "));
+      expect(phases.indexOf("phase fetch")).toBeLessThan(phases.indexOf("phase done"));
+      expect(phases).toContain("phase unpack");
       expect((await client.leases.list())._unsafeUnwrap()).toEqual([]);
       expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
     });

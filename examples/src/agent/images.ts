@@ -1,16 +1,21 @@
 import { type Containerd, importImage } from "@berth/containerd";
-import { createContainerdTarget, createRegistryClient, parseReference, pull } from "@berth/image";
+import { createContainerdTarget, createRegistryClient, type PullProgress, parseReference, pull } from "@berth/image";
 import { AgentError } from "./errors.js";
 import { type AgentResult, err, ok } from "./result.js";
 
 /**
  * Gets one image into containerd (unpacked into `snapshotter`) so a container can run it. The agent calls it once
- * per distinct image of a task, all in parallel.
+ * per distinct image of a task, all in parallel. Sources that download report `@berth/image`'s pull progress (per
+ * layer bytes, phases, unpack) through `onProgress`.
  */
 export type ImageSource = (
   client: Containerd,
   image: string,
-  options: { readonly snapshotter: string; readonly signal?: AbortSignal },
+  options: {
+    readonly snapshotter: string;
+    readonly signal?: AbortSignal;
+    readonly onProgress?: (progress: PullProgress) => void;
+  },
 ) => Promise<AgentResult<void>>;
 
 async function present(client: Containerd, image: string): Promise<boolean> {
@@ -48,7 +53,7 @@ export interface RegistryImagesOptions {
 
 /** Images pulled from their registries with `@berth/image` straight into containerd, unless already present. */
 export function registryImages(options: RegistryImagesOptions = {}): ImageSource {
-  return async (client, image, { snapshotter, signal }) => {
+  return async (client, image, { snapshotter, signal, onProgress }) => {
     if (await present(client, image)) return ok(undefined);
     const ref = parseReference(image);
     if (ref.isErr()) {
@@ -59,7 +64,12 @@ export function registryImages(options: RegistryImagesOptions = {}): ImageSource
       ...(plain.length > 0 ? { registries: Object.fromEntries(plain.map((r) => [r, { plainHttp: true }])) } : {}),
     });
     const target = createContainerdTarget(client, { snapshotter });
-    const pulled = await pull(ref.value, { client: registry, target, ...(signal ? { signal } : {}) });
+    const pulled = await pull(ref.value, {
+      client: registry,
+      target,
+      ...(signal ? { signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    });
     if (pulled.isErr()) {
       await target.release();
       return err(new AgentError("ImageFailed", `pulling ${image}: ${pulled.error.message}`, { cause: pulled.error }));

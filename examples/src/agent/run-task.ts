@@ -22,6 +22,7 @@ import {
   withMemoryLimit,
   withReadonlyRootfs,
 } from "@berth/containerd";
+import type { PullProgress } from "@berth/image";
 import { buildBerthLoggerUri } from "@berth/log-shim";
 import {
   type ContainerState,
@@ -63,6 +64,8 @@ export const DEFAULT_STOP_GRACE_MS = 30_000;
 export type AgentEvent =
   | { readonly kind: "network"; readonly netns: string; readonly ip: string; readonly gateway: string }
   | { readonly kind: "images"; readonly images: readonly string[]; readonly ms: number }
+  /** Pull progress of one image (sources that download: per-layer bytes, phases, unpack). */
+  | { readonly kind: "pull"; readonly image: string; readonly progress: PullProgress }
   | { readonly kind: "metadata"; readonly url: string }
   | { readonly kind: "started"; readonly container: string; readonly pid: number }
   | { readonly kind: "exited"; readonly container: string; readonly exitCode: number; readonly essential: boolean }
@@ -343,7 +346,13 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
   const images = [...new Set(def.containerDefinitions.map((c) => c.image))];
   const pullStarted = new Date();
   const fetched = await Promise.all(
-    images.map((image) => options.images(client, image, { snapshotter, ...(signal ? { signal } : {}) })),
+    images.map((image) =>
+      options.images(client, image, {
+        snapshotter,
+        ...(signal ? { signal } : {}),
+        onProgress: (progress) => emit({ kind: "pull", image, progress }),
+      }),
+    ),
   );
   const badImage = fetched.find((r) => !r.ok);
   if (badImage && !badImage.ok) return fail(badImage.error);

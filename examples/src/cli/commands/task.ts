@@ -4,6 +4,7 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createContainerd, DEFAULT_CONTAINERD_ADDRESS } from "@berth/containerd";
+import type { PullProgress } from "@berth/image";
 import { type AttachEvent, attachTask } from "../../agent/attach.js";
 import { localEnvironmentFiles } from "../../agent/environment-files.js";
 import { type ImageSource, ociLayoutImages, registryImages } from "../../agent/images.js";
@@ -69,8 +70,33 @@ in the background), which restarts its metadata endpoint and stops it when an es
   --snapshotter   snapshotter (default overlayfs)
   --grace-ms      SIGTERM-to-SIGKILL grace period on stop (default ${DEFAULT_STOP_GRACE_MS}; for attach: the task's own)`;
 
-function describe(e: AgentEvent | AttachEvent): string {
+const MB = 1024 * 1024;
+
+/** One line per pull milestone: resolved digest, plan, each layer downloaded and unpacked; bytes in flight are not. */
+function describePull(image: string, p: PullProgress): string | undefined {
+  const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
+  switch (p.type) {
+    case "resolved":
+      return `pull ${image}: resolved ${p.digest}`;
+    case "plan":
+      return `pull ${image}: ${p.blobs.length} blobs, ${(p.totalBytes / MB).toFixed(1)} MB to fetch`;
+    case "blob":
+      return p.state === "done" || p.state === "exists"
+        ? `pull ${image}: ${short(p.digest)} ${p.state === "done" ? "downloaded" : "already present"} (${(p.size / MB).toFixed(1)} MB; ${(p.completedBytes / MB).toFixed(1)}/${(p.totalBytes / MB).toFixed(1)} MB)`
+        : undefined;
+    case "unpack":
+      return p.state === "unpacked" ? `pull ${image}: layer ${p.index} unpacked in ${p.ms ?? 0} ms` : undefined;
+    case "delegated":
+      return `pull ${image}: handed to ${p.target}`;
+    case "phase":
+      return undefined;
+  }
+}
+
+function describe(e: AgentEvent | AttachEvent): string | undefined {
   switch (e.kind) {
+    case "pull":
+      return describePull(e.image, e.progress);
     case "network":
       return `network: ${e.netns}, address ${e.ip} (gateway ${e.gateway})`;
     case "images":
@@ -303,7 +329,8 @@ interface AgentLife {
 function onAgentEvent(life: AgentLife, say: (line: string) => void): (e: AgentEvent | AttachEvent) => void {
   return (e) => {
     if (e.kind === "stopping") life.stopping = true;
-    say(describe(e));
+    const line = describe(e);
+    if (line !== undefined) say(line);
     if (e.kind === "health") life.changed?.();
   };
 }
@@ -451,7 +478,14 @@ async function stop(args: readonly string[]): Promise<number> {
       return 2;
     }
     await using client = created.value;
-    const attached = await attachTask(id, { containerd: client, stateDir, onEvent: (e) => say(describe(e)) });
+    const attached = await attachTask(id, {
+      containerd: client,
+      stateDir,
+      onEvent: (e) => {
+        const line = describe(e);
+        if (line !== undefined) say(line);
+      },
+    });
     if (!attached.ok) {
       console.error(`berth: ${attached.error.message}`);
       return 1;
