@@ -29,6 +29,17 @@ describe("LineSplitter", () => {
     expect(texts([a, b, c]).join("")).toBe(line);
   });
 
+  it("gives each long line its own random partial id", () => {
+    const s = new LineSplitter(4);
+    const ids = s.push(Buffer.from("aaaaaa\nbbbbbb\n")).map((l) => l.partial?.id);
+    expect(ids).toHaveLength(4);
+    expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids[1]).toBe(ids[0]);
+    expect(ids[2]).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids[2]).not.toBe(ids[0]);
+    expect(ids[3]).toBe(ids[2]);
+  });
+
   it("never cuts inside a UTF-8 character", () => {
     const s = new LineSplitter(8);
     const line = "ab€€€€"; // 2 + 4 * 3 bytes
