@@ -1,5 +1,6 @@
 // The server on 127.0.0.1 port 0 (loopback only; no daemons, no root).
 import { execFile } from "node:child_process";
+import { createConnection } from "node:net";
 import { promisify } from "node:util";
 import { errAsync, ok, okAsync, ResultAsync } from "neverthrow";
 import { afterEach, describe, expect, it } from "vitest";
@@ -482,6 +483,33 @@ describe("limits", () => {
     const garbage = await raw(server.port, ["NOT-HTTP\r\n\r\n"]);
     expect(garbage.text).toMatch(/^HTTP\/1\.1 400 /);
     expect((await get(`${server.url}/v4/${curlId}/task`)).status).toBe(200);
+  });
+
+  it("destroys a connection whose client stops reading responses after the write timeout", async () => {
+    const { registry, curlId } = setup();
+    const server = await start({ provider: registry, readTimeoutMs: 60_000, writeTimeoutMs: 300 });
+    const socket = createConnection({ host: "127.0.0.1", port: server.port });
+    try {
+      await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+      socket.pause(); // never read: the server's responses pile up until its socket buffer is full
+      const started = performance.now();
+      const cut = new Promise<number>((resolve) => {
+        socket.once("error", () => resolve(performance.now() - started));
+        socket.once("close", () => resolve(performance.now() - started));
+      });
+      const request = `GET /v4/${curlId}/task HTTP/1.1\r\nHost: x\r\n\r\n`;
+      socket.write(request.repeat(20_000));
+      // Keep writing a little so the client notices the reset while it is not reading.
+      const poke = setInterval(() => socket.write(request), 100);
+      const elapsed = await Promise.race([cut, new Promise<number>((r) => setTimeout(() => r(-1), 10_000))]);
+      clearInterval(poke);
+      expect(elapsed).toBeGreaterThan(0);
+      expect(elapsed).toBeLessThan(8000);
+      // Other clients are still served.
+      expect((await get(`${server.url}/v4/${curlId}/task`)).status).toBe(200);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it("cuts off a slowloris client after the read timeout while serving others", async () => {

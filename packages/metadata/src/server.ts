@@ -268,6 +268,46 @@ export function startMetadataServer(options: MetadataServerOptions): ResultAsync
       res.writeHead(status, { "Content-Length": body.length, "Content-Type": type });
     }
     res.end(body);
+    guardWrite(res);
+  }
+
+  // The write timeout. `server.setTimeout` would re-arm a socket timer on every request (a new
+  // Timeout object each time, about 3 us per request under load), yet almost every response is
+  // taken by the kernel within `res.end`. So a timer is started only when bytes are left queued on
+  // the socket (the client is not reading), and it destroys the connection once a whole
+  // `writeTimeoutMs` passes with no write completing, as the socket timeout did. It is a timer of
+  // its own because Node resets the socket timeout for every pipelined request it parses. Reading
+  // is bounded by `headersTimeout`/`requestTimeout` and idle keep-alive connections by
+  // `keepAliveTimeout`, which need no per-request timer here.
+  const stalled = new WeakSet<Socket>();
+
+  function guardWrite(res: ServerResponse): void {
+    // A pipelined response waits for the ones before it and is written when Node hands it the socket.
+    if (res.socket === null) res.once("socket", (socket: Socket) => setImmediate(watchQueue, socket));
+    else watchQueue(res.socket);
+  }
+
+  function watchQueue(socket: Socket): void {
+    if (socket.writableLength === 0 || stalled.has(socket)) return;
+    stalled.add(socket);
+    let queued = socket.writableLength;
+    let written = socket.bytesWritten;
+    const check = () => {
+      if (socket.destroyed || socket.writableLength === 0) {
+        stalled.delete(socket);
+        return;
+      }
+      if (socket.writableLength === queued && socket.bytesWritten === written) {
+        logHttp("%s stopped reading for %d ms: closing", socket.remoteAddress, writeTimeoutMs);
+        stalled.delete(socket);
+        socket.destroy();
+        return;
+      }
+      queued = socket.writableLength;
+      written = socket.bytesWritten;
+      setTimeout(check, writeTimeoutMs).unref();
+    };
+    setTimeout(check, writeTimeoutMs).unref();
   }
 
   function sendJsonString(res: ServerResponse, status: number, message: string): void {
@@ -500,6 +540,7 @@ export function startMetadataServer(options: MetadataServerOptions): ResultAsync
       const location = encodeURI(cleanPath(path)) + (q < 0 ? "" : raw.slice(q));
       res.writeHead(301, { Location: location, "Content-Length": 0 });
       res.end();
+      guardWrite(res);
       return;
     }
     const r = route(path);
@@ -510,6 +551,7 @@ export function startMetadataServer(options: MetadataServerOptions): ResultAsync
     if (req.method !== "GET") {
       res.writeHead(405, { "Content-Length": 0 });
       res.end();
+      guardWrite(res);
       return;
     }
     if (r.kind === "credentials") {
@@ -557,7 +599,6 @@ export function startMetadataServer(options: MetadataServerOptions): ResultAsync
   );
   server.maxHeadersCount = 100;
   server.maxConnections = options.maxConnections ?? 1024;
-  server.setTimeout(writeTimeoutMs, (socket: Socket) => socket.destroy());
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || error.code === "ECONNRESET") {
       socket.destroy();
@@ -569,6 +610,7 @@ export function startMetadataServer(options: MetadataServerOptions): ResultAsync
     socket.end(
       `HTTP/1.1 ${text}\r\nContent-Type: ${TEXT_TYPE}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
     );
+    if (socket.writableLength > 0) setTimeout(() => socket.destroy(), writeTimeoutMs).unref();
   });
 
   const sweeper = throttle === undefined ? undefined : setInterval(() => throttle.sweep(), 10_000).unref();
