@@ -1,4 +1,4 @@
-// The first lines of the built berth-logger: a file that is both a POSIX shell script and JavaScript. /bin/sh runs
+// The first lines of the built berth-logger: a file that is both a POSIX shell script and JavaScript. `sh` runs
 // line 2 (to JavaScript it is a string and a comment):
 // - it ignores SIGTERM and SIGINT, then closes fd 5, containerd's ready pipe, so the shim starts the container while
 //   Node is still starting (the container's first output waits in the pipe);
@@ -13,7 +13,7 @@
 
 /** Banner of the bundled bin (tsup's `banner.js`); every build of berth-logger uses it. */
 export const BERTH_LOGGER_PREAMBLE = [
-  "#!/bin/sh",
+  "#!/usr/bin/env sh",
   `':' //; trap '' TERM INT; exec 5>&-; unset NODE_EXTRA_CA_CERTS; BERTH_LOGGER_READY_SENT=1 node "$0" "$@"; exit $?`,
 ].join("\n");
 
