@@ -8,15 +8,20 @@ import { newEndpointId } from "@berth/metadata";
 import { afterEach, describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
-const tsx = join(root, "node_modules/tsx/dist/cli.mjs");
 
 /** Runs the CLI in its own process group (what `pnpm berth` runs), so cleanup can end the whole group. */
 function berth(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [tsx, "--conditions=@berth/source", "examples/src/cli/main.ts", ...args], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  // tsx as a loader, not its CLI: the CLI is a parent process that re-sends signals and force-kills a child that
+  // has not acknowledged one within 30 ms, which on a loaded machine turns a clean SIGTERM exit into 143.
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--conditions=@berth/source", "examples/src/cli/main.ts", ...args],
+    {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
   children.push(child);
   return child;
 }

@@ -611,7 +611,8 @@ describe.skipIf(!s)("fault injection through a loopback proxy", () => {
     );
     await push(registry, repo, "many", [many]);
     try {
-      p.fault = (req) => (req.url?.includes("/blobs/") ? { kind: "slow", bytesPerTick: 64 * 1024 } : undefined);
+      // Slow enough (16 KiB per tick, 16 ticks per layer) that downloads overlap even on a loaded machine.
+      p.fault = (req) => (req.url?.includes("/blobs/") ? { kind: "slow", bytesPerTick: 16 * 1024 } : undefined);
       for (const concurrency of [1, 3]) {
         p.blobs.max = 0;
         await using client = clientFor(p.host);

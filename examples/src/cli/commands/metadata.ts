@@ -115,8 +115,8 @@ async function serve(args: readonly string[]): Promise<number> {
   watcher.close();
   if (timer !== undefined) clearTimeout(timer);
   await server.close();
-  process.off("SIGINT", stop);
-  process.off("SIGTERM", stop);
+  // The handlers stay until the process exits: a relayed copy of the signal that arrives after the
+  // close must not kill the process with 143 instead of letting it exit 0.
   console.log("berth metadata: stopped");
   return 0;
 }
