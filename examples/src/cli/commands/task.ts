@@ -72,6 +72,8 @@ in the background), which restarts its metadata endpoint and stops it when an es
 
 const MB = 1024 * 1024;
 
+const reportedBlobs = new Set<string>();
+
 /** One line per pull milestone: resolved digest, plan, each layer downloaded and unpacked; bytes in flight are not. */
 function describePull(image: string, p: PullProgress): string | undefined {
   const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
@@ -81,9 +83,11 @@ function describePull(image: string, p: PullProgress): string | undefined {
     case "plan":
       return `pull ${image}: ${p.blobs.length} blobs, ${(p.totalBytes / MB).toFixed(1)} MB to fetch`;
     case "blob":
-      return p.state === "done" || p.state === "exists"
-        ? `pull ${image}: ${short(p.digest)} ${p.state === "done" ? "downloaded" : "already present"} (${(p.size / MB).toFixed(1)} MB; ${(p.completedBytes / MB).toFixed(1)}/${(p.totalBytes / MB).toFixed(1)} MB)`
-        : undefined;
+      // A blob containerd already holds is reported `exists` and then `done`: one line per blob.
+      if (p.state !== "done" && p.state !== "exists") return undefined;
+      if (reportedBlobs.has(`${image} ${p.digest}`)) return undefined;
+      reportedBlobs.add(`${image} ${p.digest}`);
+      return `pull ${image}: ${short(p.digest)} ${p.state === "done" ? "downloaded" : "already present"} (${(p.size / MB).toFixed(1)} MB; ${(p.completedBytes / MB).toFixed(1)}/${(p.totalBytes / MB).toFixed(1)} MB)`;
     case "unpack":
       return p.state === "unpacked" ? `pull ${image}: layer ${p.index} unpacked in ${p.ms ?? 0} ms` : undefined;
     case "delegated":
