@@ -1,25 +1,9 @@
 // Kubernetes Pods through the agent's task model: a Pod (JSON) becomes the ECS task definition it means, which the
 // ordinary parser then validates. Fargate serves both orchestrators with one data plane; so does this agent.
 import { AgentError } from "./errors.js";
+import { fail, Invalid, isObject, type Json } from "./json-input.js";
 import { type AgentResult, err, ok } from "./result.js";
 import { type TaskDefinition, taskDefinitionFromJson } from "./task-definition.js";
-
-type Json = Record<string, unknown>;
-
-class Invalid {
-  constructor(
-    readonly field: string,
-    readonly message: string,
-  ) {}
-}
-
-function fail(field: string, message: string): never {
-  throw new Invalid(field, message);
-}
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** A value that asks for nothing (`null`, `false`, `""`, `[]`, `{}`: Kubernetes' defaults), so nothing to map. */
 function isEmpty(v: unknown): boolean {

@@ -1,5 +1,6 @@
 import { posix } from "node:path";
 import { AgentError } from "./errors.js";
+import { fail, Invalid, isObject } from "./json-input.js";
 import { type AgentResult, err, ok } from "./result.js";
 
 /** ECS `dependsOn[].condition` values the agent honors (HEALTHY needs a `healthCheck` on the dependency). */
@@ -133,22 +134,6 @@ export interface TaskDefinition {
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,255}$/;
-type Json = Record<string, unknown>;
-
-class Invalid {
-  constructor(
-    readonly field: string,
-    readonly message: string,
-  ) {}
-}
-
-function fail(field: string, message: string): never {
-  throw new Invalid(field, message);
-}
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function str(v: unknown, field: string): string {
   if (typeof v !== "string" || v === "") fail(field, `${field} must be a non-empty string`);
