@@ -1,40 +1,30 @@
 // `pnpm berth task run examples/tasks/sample.json` in the foreground: progress and logs stream, Ctrl-C (SIGINT)
 // stops the task and removes everything it made.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { randomBytes, randomInt } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { type Containerd, createContainerd, removeContainer } from "@berth/containerd";
-import { stack, uniqueName } from "@berth/testkit";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Containerd } from "@berth/containerd";
+import { stack } from "@berth/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { closeWorld, openWorld, quiet, ROOT, taskCli } from "./agent-fixture.js";
 
 const s = stack();
-const root = resolve(import.meta.dirname, "../..");
 const daemon = s?.daemons[0];
-
-function quiet(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    return "";
-  }
-}
 
 describe.skipIf(!daemon || !s?.testImageLayout)("pnpm berth task run", () => {
   let client: Containerd;
   let dir: string;
   let bridge: string;
+  let subnet: string;
   let child: ChildProcess | undefined;
 
   beforeEach(() => {
-    client = createContainerd({
+    ({ client, dir, bridge, subnet } = openWorld({
       address: daemon?.address ?? "",
-      namespace: uniqueName("agentcli"),
-      timeoutMs: 60_000,
-    })._unsafeUnwrap();
-    dir = mkdtempSync(join(tmpdir(), "berth-agent-cli-"));
-    bridge = `bc${randomBytes(4).toString("hex")}`;
+      name: "agentcli",
+      bridgePrefix: "bc",
+      subnetOctet: 232,
+    }));
   });
 
   afterEach(async () => {
@@ -42,17 +32,28 @@ describe.skipIf(!daemon || !s?.testImageLayout)("pnpm berth task run", () => {
       child.kill("SIGINT");
       await new Promise((r) => child?.once("exit", r));
     }
-    const containers = await client.containers.list();
-    for (const c of containers.isOk() ? containers.value : []) await removeContainer(client, c.id);
-    const images = await client.images.list();
-    for (const i of images.isOk() ? images.value : []) await client.images.delete(i.name, true);
-    const leases = await client.leases.list();
-    for (const l of leases.isOk() ? leases.value : []) await client.leases.delete(l.id, true);
-    await client.namespaces.delete(client.namespace);
-    await client.close();
-    quiet("ip", ["link", "del", bridge]);
-    rmSync(dir, { recursive: true, force: true });
+    await closeWorld({ client, dir, bridge, subnet }, daemon?.snapshotter);
   });
+
+  /** `task run`'s options for this test's daemon, namespace, bridge, subnet, state directory and image layout. */
+  const runOptions = (): string[] => [
+    "--address",
+    daemon?.address ?? "",
+    "--namespace",
+    client.namespace,
+    "--bridge",
+    bridge,
+    "--subnet",
+    subnet,
+    "--state-dir",
+    dir,
+    "--image-layout",
+    s?.testImageLayout ?? "",
+    "--cni-path",
+    s?.cniPath ?? "",
+    "--grace-ms",
+    "1000",
+  ];
 
   it("streams progress and the sidecar's output, and Ctrl-C removes everything", async () => {
     const proc = spawn(
@@ -65,24 +66,9 @@ describe.skipIf(!daemon || !s?.testImageLayout)("pnpm berth task run", () => {
         "task",
         "run",
         "examples/tasks/sample.json",
-        "--address",
-        daemon?.address ?? "",
-        "--namespace",
-        client.namespace,
-        "--bridge",
-        bridge,
-        "--subnet",
-        `10.232.${randomInt(1, 255)}.0/24`,
-        "--state-dir",
-        dir,
-        "--image-layout",
-        s?.testImageLayout ?? "",
-        "--cni-path",
-        s?.cniPath ?? "",
-        "--grace-ms",
-        "1000",
+        ...runOptions(),
       ],
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     child = proc;
     let stdout = "";
@@ -118,80 +104,43 @@ describe.skipIf(!daemon || !s?.testImageLayout)("pnpm berth task run", () => {
   });
 
   it("runs a task detached, lists it and stops it by id", async () => {
-    const cli = (...args: string[]) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-        const p = spawn(
-          process.execPath,
-          ["--import", "tsx", "--conditions=@berth/source", "examples/src/cli/main.ts", "task", ...args],
-          { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
-        );
-        let stdout = "";
-        let stderr = "";
-        p.stdout?.on("data", (b: Buffer) => {
-          stdout += b.toString("utf8");
-        });
-        p.stderr?.on("data", (b: Buffer) => {
-          stderr += b.toString("utf8");
-        });
-        p.once("exit", (code) => done({ code, stdout, stderr }));
-      });
-    const started = await cli(
-      "run",
-      "examples/tasks/sample.json",
-      "--detach",
-      "--address",
-      daemon?.address ?? "",
-      "--namespace",
-      client.namespace,
-      "--bridge",
-      bridge,
-      "--subnet",
-      `10.232.${randomInt(1, 255)}.0/24`,
-      "--state-dir",
-      dir,
-      "--image-layout",
-      s?.testImageLayout ?? "",
-      "--cni-path",
-      s?.cniPath ?? "",
-      "--grace-ms",
-      "1000",
-    );
+    const started = await taskCli("run", "examples/tasks/sample.json", "--detach", ...runOptions());
     expect(started.code, started.stderr).toBe(0);
     const id = started.stdout.trim();
     expect(id).toMatch(/^berth-sample-[0-9a-f]{8}$/);
     try {
-      const listed = await cli("ls", "--state-dir", dir);
+      const listed = await taskCli("ls", "--state-dir", dir);
       expect(listed.code).toBe(0);
       const row = listed.stdout.split("\n").find((l) => l.startsWith(id)) ?? "";
       expect(row).toMatch(/berth-sample +10\.232\.\d+\.\d+ +pid \d+/);
       const ip = /(10\.232\.\d+\.\d+)/.exec(row)?.[1];
       expect(await fetch(`http://${ip}:8080/`).then((r) => r.text())).toBe("hello from the berth sample app\n");
       expect(existsSync(`/run/netns/berth-${id}`)).toBe(true);
-      const sidecarLogs = await cli("logs", id, "sidecar", "--state-dir", dir);
+      const sidecarLogs = await taskCli("logs", id, "sidecar", "--state-dir", dir);
       expect(sidecarLogs.stdout).toContain("app: hello from the berth sample app\n");
-      let appLogs = await cli("logs", id, "app", "--state-dir", dir);
+      let appLogs = await taskCli("logs", id, "app", "--state-dir", dir);
       for (let i = 0; i < 30 && !appLogs.stderr.includes("response:200"); i++) {
         await new Promise((r) => setTimeout(r, 100));
-        appLogs = await cli("logs", id, "app", "--state-dir", dir);
+        appLogs = await taskCli("logs", id, "app", "--state-dir", dir);
       }
       expect(appLogs.stderr).toContain("response:200");
       // A task whose agent runs is not re-attached (see agent-reattach.integration.test.ts for the rest).
-      const refused = await cli("attach", id, "--state-dir", dir);
+      const refused = await taskCli("attach", id, "--state-dir", dir);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(`berth: task ${id} still has its agent (pid `);
     } finally {
-      const stopped = await cli("stop", id, "--state-dir", dir);
+      const stopped = await taskCli("stop", id, "--state-dir", dir);
       expect(stopped.code, stopped.stderr).toBe(0);
       expect(stopped.stdout.trim()).toBe(`stopped ${id}`);
     }
-    expect((await cli("ls", "--state-dir", dir)).stdout.trim()).toBe("ID  FAMILY  IP  AGENT  STARTED");
+    expect((await taskCli("ls", "--state-dir", dir)).stdout.trim()).toBe("ID  FAMILY  IP  AGENT  STARTED");
     expect(existsSync(`/run/netns/berth-${id}`)).toBe(false);
     expect(quiet("ip", ["-o", "link", "show", "master", bridge]).trim()).toBe("");
     expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
     const log = readFileSync(join(dir, "logs", `${id}.log`), "utf8");
     expect(log).toContain("[sidecar] app: hello from the berth sample app");
     expect(log).toContain("berth task: stopped; everything removed");
-    expect((await cli("stop", id, "--state-dir", dir)).code).toBe(1);
+    expect((await taskCli("stop", id, "--state-dir", dir)).code).toBe(1);
   }, 300_000); // about ten CLI runs: slow on a loaded machine
 
   it("refuses an invalid task definition, naming the field", async () => {
@@ -199,7 +148,7 @@ describe.skipIf(!daemon || !s?.testImageLayout)("pnpm berth task run", () => {
       const p = spawn(
         process.execPath,
         ["--import", "tsx", "--conditions=@berth/source", "examples/src/cli/main.ts", "task", "run", "package.json"],
-        { cwd: root, stdio: ["ignore", "ignore", "pipe"] },
+        { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] },
       );
       let stderr = "";
       p.stderr?.on("data", (b: Buffer) => {

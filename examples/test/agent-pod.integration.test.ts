@@ -1,29 +1,19 @@
 // A Kubernetes Pod runs through the agent's task model on each containerd of the stack: examples/tasks/pod.json's
 // init container runs to completion first, then the app container serves on the task's address; stopping leaves
 // nothing behind. A failing init container keeps the app from starting.
-import { execFile, execFileSync } from "node:child_process";
-import { randomBytes, randomInt } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { type Containerd, createContainerd, removeContainer } from "@berth/containerd";
-import { HOW_TO_RUN, stack, uniqueName } from "@berth/testkit";
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Containerd } from "@berth/containerd";
+import { HOW_TO_RUN, stack } from "@berth/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ociLayoutImages } from "../src/agent/images.js";
 import { parseTaskFile, taskDefinitionFromPod } from "../src/agent/pod-spec.js";
 import { type AgentOptions, type AgentTask, runTask } from "../src/agent/run-task.js";
+import { closeWorld, openWorld, quiet, ROOT } from "./agent-fixture.js";
 
 const s = stack();
-const root = resolve(import.meta.dirname, "../..");
 if (!s) console.warn(`Pod agent integration tests skipped: ${HOW_TO_RUN}`);
-
-function quiet(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    return "";
-  }
-}
 
 describe.skipIf(!s?.testImageLayout).each(s?.daemons ?? [])(`reference agent: a Kubernetes Pod on $name`, (daemon) => {
   let client: Containerd;
@@ -33,31 +23,18 @@ describe.skipIf(!s?.testImageLayout).each(s?.daemons ?? [])(`reference agent: a 
   let task: AgentTask | undefined;
 
   beforeEach(() => {
-    client = createContainerd({
+    ({ client, dir, bridge, subnet } = openWorld({
       address: daemon.address,
-      namespace: uniqueName("pod"),
-      timeoutMs: 60_000,
-    })._unsafeUnwrap();
-    dir = mkdtempSync(join(tmpdir(), "berth-pod-"));
-    bridge = `bp${randomBytes(4).toString("hex")}`;
-    subnet = `10.234.${randomInt(1, 255)}.0/24`;
+      name: "pod",
+      bridgePrefix: "bp",
+      subnetOctet: 234,
+    }));
     task = undefined;
   });
 
   afterEach(async () => {
     if (task) await task.stop({ graceMs: 1000 });
-    const containers = await client.containers.list();
-    for (const c of containers.isOk() ? containers.value : []) {
-      await removeContainer(client, c.id, { snapshotter: daemon.snapshotter });
-    }
-    const images = await client.images.list();
-    for (const i of images.isOk() ? images.value : []) await client.images.delete(i.name, true);
-    const leases = await client.leases.list();
-    for (const l of leases.isOk() ? leases.value : []) await client.leases.delete(l.id, true);
-    await client.namespaces.delete(client.namespace);
-    await client.close();
-    quiet("ip", ["link", "del", bridge]);
-    rmSync(dir, { recursive: true, force: true });
+    await closeWorld({ client, dir, bridge, subnet }, daemon.snapshotter);
   });
 
   const options = (events: string[], output: Record<string, string>): AgentOptions => ({
@@ -80,7 +57,7 @@ describe.skipIf(!s?.testImageLayout).each(s?.daemons ?? [])(`reference agent: a 
   });
 
   it("runs examples/tasks/pod.json: the init container first, then the app, and stops leaving nothing", async () => {
-    const def = parseTaskFile(readFileSync(join(root, "examples/tasks/pod.json"), "utf8"));
+    const def = parseTaskFile(readFileSync(join(ROOT, "examples/tasks/pod.json"), "utf8"));
     if (!def.ok) throw def.error;
     const events: string[] = [];
     const output: Record<string, string> = {};
@@ -200,7 +177,7 @@ describe.skipIf(!s?.testImageLayout).each(s?.daemons ?? [])(`reference agent: a 
     args.push("--state-dir", dir, "--image-layout", s?.testImageLayout ?? "", "--cni-path", s?.cniPath ?? "");
     args.push("--snapshotter", daemon.snapshotter, "--grace-ms", "1000");
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(process.execPath, args, { cwd: root, timeout: 120_000 }, (error, stdout, stderr) =>
+      execFile(process.execPath, args, { cwd: ROOT, timeout: 120_000 }, (error, stdout, stderr) =>
         done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
       );
     });

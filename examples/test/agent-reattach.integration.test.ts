@@ -4,54 +4,18 @@
 // it (also straight after the kill, with no agent), and a task whose essential container exited while no agent ran
 // is cleaned up on attach. Every time nothing may be left: namespace, veth, mount, container, task, lease, snapshot,
 // CNI cache entry, task directory, record.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { type Containerd, createContainerd, createFifoIO, removeContainer } from "@berth/containerd";
-import { stack, uniqueName } from "@berth/testkit";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Containerd, createFifoIO } from "@berth/containerd";
+import { stack } from "@berth/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fifoDirsFor } from "../src/agent/attach.js";
 import { isAlive, readTaskRecord, type TaskRecord } from "../src/agent/state.js";
+import { closeWorld, LOGGER, openWorld, quiet, taskCli, wipeNamespace } from "./agent-fixture.js";
 
 const s = stack();
-const root = resolve(import.meta.dirname, "../..");
-const LOGGER = join(root, "packages/log-shim/dist/bin/berth-logger.cjs");
-
-function quiet(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    return "";
-  }
-}
-
-interface Outcome {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `berth task ARGS...` as a user would (from the repository root, workspace sources). */
-function task(...args: string[]): Promise<Outcome> {
-  return new Promise((done) => {
-    const p: ChildProcess = spawn(
-      process.execPath,
-      ["--import", "tsx", "--conditions=@berth/source", "examples/src/cli/main.ts", "task", ...args],
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    p.stdout?.on("data", (b: Buffer) => {
-      stdout += b.toString("utf8");
-    });
-    p.stderr?.on("data", (b: Buffer) => {
-      stderr += b.toString("utf8");
-    });
-    p.once("exit", (code) => done({ code, stdout, stderr }));
-  });
-}
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -116,29 +80,14 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
     const agents = new Set<number>();
 
     beforeEach(() => {
-      client = createContainerd({
+      ({ client, dir, bridge, subnet } = openWorld({
         address: daemon.address,
-        namespace: uniqueName("reattach"),
-        timeoutMs: 60_000,
-      })._unsafeUnwrap();
-      dir = mkdtempSync(join(tmpdir(), "berth-reattach-"));
-      bridge = `br${randomBytes(4).toString("hex")}`;
-      subnet = `10.232.${randomInt(1, 255)}.0/24`;
+        name: "reattach",
+        bridgePrefix: "br",
+        subnetOctet: 232,
+      }));
       agents.clear();
     });
-
-    /** Removes every container, image and lease of the test's containerd namespace, then the namespace. */
-    const wipeNamespace = async () => {
-      const containers = await client.containers.list();
-      for (const c of containers.isOk() ? containers.value : []) {
-        await removeContainer(client, c.id, { snapshotter: daemon.snapshotter });
-      }
-      const images = await client.images.list();
-      for (const i of images.isOk() ? images.value : []) await client.images.delete(i.name, true);
-      const leases = await client.leases.list();
-      for (const l of leases.isOk() ? leases.value : []) await client.leases.delete(l.id, true);
-      await client.namespaces.delete(client.namespace);
-    };
 
     afterEach(async () => {
       // Agents this test started (the ones recorded now, and every one it saw): stop them; then anything left.
@@ -155,17 +104,14 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
         }
       }
       for (const pid of agents) if (isAlive(pid)) process.kill(pid, "SIGKILL");
-      await wipeNamespace();
-      await client.close();
-      quiet("ip", ["link", "del", bridge]);
-      rmSync(dir, { recursive: true, force: true });
+      await closeWorld({ client, dir, bridge, subnet }, daemon.snapshotter);
     });
 
     const runDetached = async (...extra: string[]): Promise<{ id: string; record: TaskRecord }> => {
       const fileAt = extra.indexOf("--file");
       const file = fileAt >= 0 ? (extra[fileAt + 1] ?? "") : "examples/tasks/sample.json";
       const rest = fileAt >= 0 ? [...extra.slice(0, fileAt), ...extra.slice(fileAt + 2)] : extra;
-      const started = await task(
+      const started = await taskCli(
         "run",
         file,
         "--detach",
@@ -235,19 +181,19 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       await expect(fetch(endpoint)).rejects.toThrow();
       const ip = record.ip;
       expect(await fetch(`http://${ip}:8080/`).then((r) => r.text())).toBe("hello from the berth sample app\n");
-      const listed = await task("ls", "--state-dir", dir);
+      const listed = await taskCli("ls", "--state-dir", dir);
       expect(listed.stdout).toMatch(
         new RegExp(`^${id} +berth-sample +${ip.replace(/\./g, "\\.")} +orphaned \\(pid ${record.pid} gone\\)`, "m"),
       );
 
-      const attached = await task("attach", id, "--detach", "--state-dir", dir);
+      const attached = await taskCli("attach", id, "--detach", "--state-dir", dir);
       expect(attached.code, attached.stderr).toBe(0);
       expect(attached.stdout.trim()).toBe(id);
       const after = (await readTaskRecord(dir, id)) as { ok: true; value: TaskRecord };
       agents.add(after.value.pid);
       expect(after.value.pid).not.toBe(record.pid);
       expect(isAlive(after.value.pid)).toBe(true);
-      expect((await task("ls", "--state-dir", dir)).stdout).toMatch(
+      expect((await taskCli("ls", "--state-dir", dir)).stdout).toMatch(
         new RegExp(`^${id} .* pid ${after.value.pid} `, "m"),
       );
 
@@ -261,7 +207,7 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       expect(meta.TaskARN).toBe(record.arn);
       expect(meta.Containers.find((c) => c.Name === "sidecar")).toMatchObject({ KnownStatus: "STOPPED", ExitCode: 0 });
 
-      const stopped = await task("stop", id, "--state-dir", dir);
+      const stopped = await taskCli("stop", id, "--state-dir", dir);
       expect(stopped.code, stopped.stderr).toBe(0);
       expect(stopped.stdout.trim()).toBe(`stopped ${id}`);
       expect(isAlive(after.value.pid)).toBe(false);
@@ -279,7 +225,7 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       expect(eniLinks().has(record.runtime?.eniHostInterface ?? "")).toBe(true);
       await killAgent(record);
 
-      const stopped = await task("stop", id, "--state-dir", dir);
+      const stopped = await taskCli("stop", id, "--state-dir", dir);
       expect(stopped.code, stopped.stderr).toBe(0);
       expect(stopped.stdout.trim()).toBe(`stopped ${id}`);
       expect(stopped.stderr).toContain(`the agent of task ${id} (pid ${record.pid}) is gone: re-attaching to stop it`);
@@ -318,7 +264,7 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       const lastBefore = Math.max(...[...log().matchAll(/\[ticker\] tick (\d+)/g)].map((m) => Number(m[1])));
       await new Promise((r) => setTimeout(r, 1000));
 
-      const attached = await task("attach", id, "--detach", "--state-dir", dir);
+      const attached = await taskCli("attach", id, "--detach", "--state-dir", dir);
       expect(attached.code, attached.stderr).toBe(0);
       const after = (await readTaskRecord(dir, id)) as { ok: true; value: TaskRecord };
       agents.add(after.value.pid);
@@ -330,7 +276,7 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       const sinceAttach = () => log().slice(log().indexOf("berth task: found ticker: running"));
       await waitFor("the health check after the re-attach", () => sinceAttach().includes("ticker is HEALTHY"));
 
-      const stopped = await task("stop", id, "--state-dir", dir);
+      const stopped = await taskCli("stop", id, "--state-dir", dir);
       expect(stopped.code, stopped.stderr).toBe(0);
       await expectNothingLeft(id);
     }, 300_000);
@@ -339,12 +285,12 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       const { id, record } = await runDetached("--bridge", bridge, "--subnet", subnet);
       await killAgent(record);
       // As after a reboot: the containers, their containerd namespace and the network namespace are gone.
-      await wipeNamespace();
+      await wipeNamespace(client, daemon.snapshotter);
       execFileSync("ip", ["netns", "delete", `berth-${id}`]);
       const ipam = join(dir, "ipam", `berth-${bridge}`);
       expect(readdirSync(ipam)).toContain(record.ip);
 
-      const stopped = await task("stop", id, "--state-dir", dir);
+      const stopped = await taskCli("stop", id, "--state-dir", dir);
       expect(stopped.code, stopped.stderr).toBe(0);
       expect(stopped.stdout.trim()).toBe(`stopped ${id}`);
       expect(stopped.stderr).toContain("berth task: found app: missing");
@@ -363,7 +309,7 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       (await client.tasks.kill(appId, "SIGKILL", { all: true }))._unsafeUnwrap();
       expect((await exited)._unsafeUnwrap().exitStatus).toBe(137);
 
-      const attached = await task("attach", id, "--state-dir", dir);
+      const attached = await taskCli("attach", id, "--state-dir", dir);
       expect(attached.code, attached.stderr).toBe(0);
       expect(attached.stderr).toContain("berth task: note: app exited with 137 while no agent ran");
       expect(attached.stderr).toContain(
@@ -371,7 +317,7 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       );
       expect(attached.stderr).toContain("berth task: stopped; everything removed");
       await expectNothingLeft(id);
-      expect((await task("ls", "--state-dir", dir)).stdout.trim()).toBe("ID  FAMILY  IP  AGENT  STARTED");
+      expect((await taskCli("ls", "--state-dir", dir)).stdout.trim()).toBe("ID  FAMILY  IP  AGENT  STARTED");
     }, 300_000);
   },
 );

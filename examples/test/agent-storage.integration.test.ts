@@ -1,30 +1,20 @@
 // The reference agent's task storage, environment files and health checks, on each containerd of the stack:
 // volumes shared through mountPoints and volumesFrom, a host sourcePath volume, a read-only root filesystem,
 // `.env` files under `environment`, and dependsOn HEALTHY driven by health checks exec'd inside the container.
-import { execFile, execFileSync } from "node:child_process";
-import { randomBytes, randomInt } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { type Containerd, createContainerd, removeContainer } from "@berth/containerd";
-import { stack, uniqueName } from "@berth/testkit";
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Containerd } from "@berth/containerd";
+import { stack } from "@berth/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { localEnvironmentFiles } from "../src/agent/environment-files.js";
 import { ociLayoutImages } from "../src/agent/images.js";
 import { type AgentEvent, type AgentOptions, type AgentTask, runTask } from "../src/agent/run-task.js";
 import { parseTaskDefinition } from "../src/agent/task-definition.js";
+import { closeWorld, openWorld, quiet, ROOT } from "./agent-fixture.js";
 
 const s = stack();
-const root = resolve(import.meta.dirname, "../..");
 const IMAGE = "docker.io/library/busybox-test:latest";
-
-function quiet(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    return "";
-  }
-}
 
 function definition(value: unknown) {
   const def = parseTaskDefinition(JSON.stringify(value));
@@ -44,14 +34,12 @@ describe.skipIf(!s?.testImageLayout).each(s?.daemons ?? [])(
     let events: AgentEvent[];
 
     beforeEach(() => {
-      client = createContainerd({
+      ({ client, dir, bridge, subnet } = openWorld({
         address: daemon.address,
-        namespace: uniqueName("agent-storage"),
-        timeoutMs: 60_000,
-      })._unsafeUnwrap();
-      dir = mkdtempSync(join(tmpdir(), "berth-agent-storage-"));
-      bridge = `bs${randomBytes(4).toString("hex")}`;
-      subnet = `10.234.${randomInt(1, 255)}.0/24`;
+        name: "agent-storage",
+        bridgePrefix: "bs",
+        subnetOctet: 234,
+      }));
       task = undefined;
       output = {};
       events = [];
@@ -59,18 +47,7 @@ describe.skipIf(!s?.testImageLayout).each(s?.daemons ?? [])(
 
     afterEach(async () => {
       if (task) await task.stop({ graceMs: 1000 });
-      const containers = await client.containers.list();
-      for (const c of containers.isOk() ? containers.value : []) {
-        await removeContainer(client, c.id, { snapshotter: daemon.snapshotter });
-      }
-      const images = await client.images.list();
-      for (const i of images.isOk() ? images.value : []) await client.images.delete(i.name, true);
-      const leases = await client.leases.list();
-      for (const l of leases.isOk() ? leases.value : []) await client.leases.delete(l.id, true);
-      await client.namespaces.delete(client.namespace);
-      await client.close();
-      quiet("ip", ["link", "del", bridge]);
-      rmSync(dir, { recursive: true, force: true });
+      await closeWorld({ client, dir, bridge, subnet }, daemon.snapshotter);
     });
 
     const options = (): AgentOptions => ({
@@ -237,7 +214,7 @@ describe.skipIf(!s?.testImageLayout).each(s?.daemons ?? [])(
       args.push("--cni-path", s?.cniPath ?? "", "--snapshotter", daemon.snapshotter, "--grace-ms", "1000");
       args.push("--env-files-dir", files);
       const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-        execFile(process.execPath, args, { cwd: root, timeout: 120_000 }, (error, stdout, stderr) =>
+        execFile(process.execPath, args, { cwd: ROOT, timeout: 120_000 }, (error, stdout, stderr) =>
           done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
         );
       });

@@ -1,29 +1,16 @@
-// The reference agent runs examples/tasks/sample.json end to end on each containerd of the stack: namespace, CNI
-// bridge, image import, metadata server, two containers; then `stop` must leave nothing behind.
-import { execFileSync } from "node:child_process";
-import { randomBytes, randomInt } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { type Containerd, createContainerd, removeContainer } from "@berth/containerd";
-import { stack, uniqueName } from "@berth/testkit";
+import { randomInt } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Containerd } from "@berth/containerd";
+import { stack } from "@berth/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ociLayoutImages, registryImages } from "../src/agent/images.js";
 import { type AgentTask, runTask } from "../src/agent/run-task.js";
 import { fileSecrets } from "../src/agent/secrets.js";
 import { parseTaskDefinition } from "../src/agent/task-definition.js";
+import { closeWorld, LOGGER, openWorld, quiet, ROOT } from "./agent-fixture.js";
 
 const s = stack();
-const root = resolve(import.meta.dirname, "../..");
-const LOGGER = join(root, "packages/log-shim/dist/bin/berth-logger.cjs");
-
-function quiet(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    return "";
-  }
-}
 
 describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [])(
   "reference agent: sample task on $name",
@@ -35,35 +22,22 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
     let task: AgentTask | undefined;
 
     beforeEach(() => {
-      client = createContainerd({
+      ({ client, dir, bridge, subnet } = openWorld({
         address: daemon.address,
-        namespace: uniqueName("agent"),
-        timeoutMs: 60_000,
-      })._unsafeUnwrap();
-      dir = mkdtempSync(join(tmpdir(), "berth-agent-"));
-      bridge = `ba${randomBytes(4).toString("hex")}`;
-      subnet = `10.232.${randomInt(1, 255)}.0/24`;
+        name: "agent",
+        bridgePrefix: "ba",
+        subnetOctet: 232,
+      }));
       task = undefined;
     });
 
     afterEach(async () => {
       if (task) await task.stop({ graceMs: 1000 });
-      const containers = await client.containers.list();
-      for (const c of containers.isOk() ? containers.value : []) {
-        await removeContainer(client, c.id, { snapshotter: daemon.snapshotter });
-      }
-      const images = await client.images.list();
-      for (const i of images.isOk() ? images.value : []) await client.images.delete(i.name, true);
-      const leases = await client.leases.list();
-      for (const l of leases.isOk() ? leases.value : []) await client.leases.delete(l.id, true);
-      await client.namespaces.delete(client.namespace);
-      await client.close();
-      quiet("ip", ["link", "del", bridge]);
-      rmSync(dir, { recursive: true, force: true });
+      await closeWorld({ client, dir, bridge, subnet }, daemon.snapshotter);
     });
 
     it("runs the app and the sidecar, serves metadata, and stops leaving nothing behind", async () => {
-      const def = parseTaskDefinition(readFileSync(join(root, "examples/tasks/sample.json"), "utf8"));
+      const def = parseTaskDefinition(readFileSync(join(ROOT, "examples/tasks/sample.json"), "utf8"));
       if (!def.ok) throw def.error;
       const output: Record<string, string> = {};
       const events: string[] = [];
@@ -132,7 +106,7 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
     });
 
     it("runs the sample in ENI mode (veth end moved in by host-device, static IPAM) and removes the pair", async () => {
-      const def = parseTaskDefinition(readFileSync(join(root, "examples/tasks/sample.json"), "utf8"));
+      const def = parseTaskDefinition(readFileSync(join(ROOT, "examples/tasks/sample.json"), "utf8"));
       if (!def.ok) throw def.error;
       const links = () =>
         new Set(
