@@ -87,6 +87,34 @@ describe("Launcher", () => {
     expect(exited(await run(l, req("/bin/pwd", { cwd: "/" }))).stdout).toBe("/\n");
   });
 
+  it("starts plugins with default signal dispositions, an empty mask and only the fds a direct spawn gives", async () => {
+    // The launcher sets the plugin's fds 0-2 and SIGPIPE up in itself around the fork (the child only execs): none of
+    // its own state (SIGPIPE ignored, its pipes to Node, the exec-status pipe) may leak into the plugin.
+    const path = fake.add(
+      "state",
+      [
+        "cat >/dev/null",
+        "grep -E '^Sig(Blk|Ign)' /proc/$$/status",
+        "ls /proc/$$/fd | sort -n | tr '\\n' ' '; echo",
+        "for f in 0 1 2; do stat -L -c %F /proc/$$/fd/$f; done",
+      ].join("\n"),
+    );
+    const viaLauncher = exited(await run(l, req(path, { env: { CNI_COMMAND: "DEL" }, stdin: "{}" })));
+    expect(viaLauncher).toMatchObject({ code: 0, stderr: "" });
+    const lines = viaLauncher.stdout.split("\n");
+    expect(lines.slice(0, 2)).toEqual(["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"]);
+    // stdin, stdout and stderr are pipes, as libcni's (Go's os.Pipe); Node's own spawn uses socket pairs.
+    expect(lines.slice(3, 6)).toEqual(["fifo", "fifo", "fifo"]);
+    const direct = (
+      await execPlugin(
+        { plugin: "state", path, env: { CNI_COMMAND: "DEL" }, stdin: "{}", stdout: "ignore" },
+        { launcher: false },
+      )
+    )._unsafeUnwrap();
+    // The same open fds (0-2 and the shell's own) and the same signal state as a direct spawn.
+    expect(lines.slice(0, 3)).toEqual(direct.stdout.split("\n").slice(0, 3));
+  });
+
   it("passes a large stdin and relays large stdout and stderr intact", async () => {
     const path = fake.add("echoer", "cat; seq 1 100000 >&2");
     const stdin = `${"0123456789abcdef".repeat(200_000)}\u00e9\n`;

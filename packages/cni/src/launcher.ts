@@ -53,13 +53,20 @@ export interface LaunchRequest {
 //                              the plugin was reaped and closed stdout and stderr: the run is complete (one frame,
 //                              so this process wakes up once at the end of a run)
 // The launcher's own working directory and environment are set to the request's before the fork (nothing else
-// stays in %ENV; only changes are sent, cheaper for both sides than the whole environment every time). The child
-// resets SIGPIPE and the signal mask before exec, so plugins start with default dispositions, exactly the
-// environment given, stdin/stdout/stderr on pipes and no other fd (perl opens everything above fd 2 close-on-exec).
+// stays in %ENV; only changes are sent, cheaper for both sides than the whole environment every time). So are the
+// plugin's stdin/stdout/stderr (its pipes are put on fds 0-2 of the launcher around the fork) and SIGPIPE's default
+// disposition (the signal mask stays empty): the child does nothing but exec. Plugins start with default
+// dispositions, an empty signal mask, exactly the environment given, stdin/stdout/stderr on pipes and no other fd
+// (perl opens everything above fd 2 close-on-exec).
 const LAUNCHER_SCRIPT = String.raw`
 use strict; use warnings; use POSIX (); use Fcntl ();
 $SIG{PIPE} = 'IGNORE';
+POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new());
 binmode STDIN; binmode STDOUT;
+# Copies of fds 0-2 (the pipes to Node), to put back after each fork; close-on-exec, as perl opens them above fd 2.
+open(my $in0, '<&', \*STDIN) or die "dup stdin: $!";
+open(my $out1, '>&', \*STDOUT) or die "dup stdout: $!";
+open(my $err2, '>&', \*STDERR) or die "dup stderr: $!";
 sub nb { my $f = fcntl($_[0], Fcntl::F_GETFL(), 0); fcntl($_[0], Fcntl::F_SETFL(), $f | Fcntl::O_NONBLOCK()) }
 sub out {
   my ($s) = @_;
@@ -100,26 +107,35 @@ sub start {
   unless (pipe($ir, $iw) && pipe($or, $ow) && pipe($er, $ew) && pipe($xr, $xw)) {
     out("E $id " . ($! + 0) . "\n"); return;
   }
+  # The stdin goes into the pipe now, before the fork (a pipe holds 64 KiB; any rest is written from the loop): the
+  # plugin finds it there at once, and when it all fits the pipe's write end is closed before the fork.
+  nb($iw);
+  my $k = $stdin eq '' ? 0 : syswrite($iw, $stdin);
+  substr($stdin, 0, $k, '') if $k;
+  if ($stdin eq '') { close $iw; $iw = undef }
+  # Until the child has exec'd it shares this process's pages, and every page either side writes meanwhile is copied
+  # (with TLB shootdowns, costly in a VM): so the child only execs (its fds 0-2 and SIGPIPE are set here, before the
+  # fork; perl restores the empty signal mask in the child itself) and this side waits for the exec (or its error)
+  # before anything else. Fork to exec measured 9.5 ms with dup2 and signal set-up in the child, 5.7 ms without
+  # (bash: 5.2 ms) on a loaded 2-core VM.
+  POSIX::dup2(fileno($ir), 0); POSIX::dup2(fileno($ow), 1); POSIX::dup2(fileno($ew), 2);
+  $SIG{PIPE} = 'DEFAULT';
   my $pid = fork;
-  if (!defined $pid) { out("E $id " . ($! + 0) . "\n"); return }
-  if ($pid == 0) {
-    $SIG{PIPE} = 'DEFAULT';
-    POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new());
-    POSIX::dup2(fileno($ir), 0); POSIX::dup2(fileno($ow), 1); POSIX::dup2(fileno($ew), 2);
+  if (defined $pid && $pid == 0) {
     { no warnings 'exec'; exec { $path } $path; }
     syswrite($xw, $! + 0); POSIX::_exit(127);
   }
-  # Wait for the exec (or its error) before doing anything else: until the child has exec'd it shares this process's
-  # pages, and every page written meanwhile is copied (with TLB shootdowns, costly in a VM).
-  close $xw;
-  my $e = ''; 1 while !defined(sysread($xr, $e, 16)) && $!{EINTR};
+  my $e = '';
+  if (defined $pid) { close $xw; 1 while !defined(sysread($xr, $e, 16)) && $!{EINTR}; } else { $e = $! + 0 }
+  $SIG{PIPE} = 'IGNORE';
+  POSIX::dup2(fileno($in0), 0); POSIX::dup2(fileno($out1), 1); POSIX::dup2(fileno($err2), 2);
+  if (!defined $pid) { out("E $id $e\n"); return }
   out("S $id $pid\n");
   close $ir; close $ow; close $ew; close $xr;
   if ($e ne '') { waitpid($pid, 0); out("E $id $e\n"); return }
-  nb($iw); nb($or); nb($er);
+  nb($or); nb($er);
   my $j = { id => $id, pid => $pid, in => $iw, out => $or, err => $er, stdin => $stdin, o => '', e => '' };
   $jobs{$pid} = $j; $byid{$id} = $j;
-  if ($stdin eq '') { close $iw; $j->{in} = undef }
 }
 sub requests {
   while ((my $nl = index($inbuf, "\n")) >= 0) {

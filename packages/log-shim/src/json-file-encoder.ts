@@ -18,6 +18,7 @@ const MAX_SPARE = 16;
 const PREFIX = '{"log":"';
 const PREFIX_BYTES = Buffer.from(PREFIX);
 const NEWLINE_ESCAPED = Buffer.from("\\n");
+const indexOfByte = Uint8Array.prototype.indexOf;
 
 // 1 for the bytes Docker's encoder copies as they are: printable ASCII and DEL other than `"`, `\`, `<`, `>`, `&`.
 const PLAIN = new Uint8Array(256);
@@ -121,8 +122,8 @@ function cutAt(buf: Buffer, start: number, limit: number): number {
  * the trailing `\n` in `log` (Docker's partial-message marking). Strings are escaped exactly as Docker's encoder
  * does ({@link escapeDockerJson}). Every line of one `push` carries the time it was given.
  *
- * Chunks of plain printable ASCII (the common case) are encoded with one string replace over the whole read
- * instead of line by line.
+ * Lines of plain printable ASCII (the common case) are copied byte by byte between shared pre-encoded tails; only
+ * lines that need escaping or cutting take the general path.
  */
 export class JsonFileEncoder {
   private pending: Buffer | undefined;
@@ -148,7 +149,7 @@ export class JsonFileEncoder {
     const a = this.arena;
     // Short lines make about 11 bytes of JSON per byte read.
     a.open(Math.min((chunk.length + (this.pending?.length ?? 0)) * 12 + 512, OUT_BYTES));
-    const tail = Buffer.from(`${this.streamJson}${formatRfc3339Nano(timeNs)}"}\n`);
+    const mid = this.mid(timeNs);
     let lines = 0;
     let buf = chunk;
     let pos = 0;
@@ -158,7 +159,7 @@ export class JsonFileEncoder {
       if (nl === -1) buf = Buffer.concat([this.pending, chunk]);
       else {
         const head = Buffer.concat([this.pending, chunk.subarray(0, nl + 1)]);
-        lines += this.lines(head, 0, head.length, tail);
+        lines += this.lines(head, 0, head.length, mid);
         this.midLine = false;
         pos = nl + 1;
       }
@@ -166,13 +167,13 @@ export class JsonFileEncoder {
     }
     const last = buf.lastIndexOf(10);
     if (last >= pos) {
-      lines += this.lines(buf, pos, last + 1, tail);
+      lines += this.lines(buf, pos, last + 1, mid);
       this.midLine = false;
       pos = last + 1;
     }
     while (buf.length - pos >= this.maxBytes) {
       const cut = cutAt(buf, pos, pos + this.maxBytes);
-      this.piece(buf, pos, cut, false, tail);
+      this.piece(buf, pos, cut, false, mid);
       lines++;
       pos = cut;
     }
@@ -188,20 +189,26 @@ export class JsonFileEncoder {
     this.midLine = false;
     if (rest === undefined && !closesLongLine) return undefined;
     this.arena.open();
-    const tailBytes = Buffer.from(`${this.streamJson}${formatRfc3339Nano(timeNs)}"}\n`);
+    const mid = this.mid(timeNs);
     // A long line whose last piece ended exactly at the limit is closed with an empty final piece.
     const buf = rest ?? Buffer.alloc(0);
-    const n = this.line(buf, 0, buf.length, tailBytes);
+    const n = this.line(buf, 0, buf.length, mid);
     return this.arena.close(n);
   }
 
-  // Encodes the lines of buf[from..end) (end is just past a \n); returns the messages written. Runs of plain lines
-  // (short, nothing to escape) are copied byte by byte with one "\n" + tail + prefix between them; a line that
-  // needs escaping or cutting is rewound and encoded on its own.
-  private lines(buf: Buffer, from: number, end: number, tail: Buffer): number {
+  // What follows the text of a line read at timeNs and precedes the next one's: `\n","stream":"...","time":"..."}`,
+  // a newline and `{"log":"` (one allocation per read; a message that does not end its line skips the `\n`).
+  private mid(timeNs: bigint): Buffer {
+    return Buffer.from(`\\n${this.streamJson}${formatRfc3339Nano(timeNs)}"}\n${PREFIX}`, "latin1");
+  }
+
+  // Encodes the lines of buf[from..end) (end is just past a \n); returns the messages written. A plain line (short,
+  // nothing to escape) is copied byte by byte and followed by one "\n" + tail + prefix; a line that needs escaping
+  // or cutting is rewound and encoded on its own. Line ends are found with TypedArray indexOf (a V8 builtin: no
+  // per-call JS wrapper like Buffer's, which matters while the logger's short-lived process runs un-optimized code).
+  private lines(buf: Buffer, from: number, end: number, mid: Buffer): number {
     const a = this.arena;
     const max = this.maxBytes;
-    const mid = Buffer.concat([NEWLINE_ESCAPED, tail, PREFIX_BYTES]);
     const ml = mid.length;
     let lines = 0;
     let i = from;
@@ -209,38 +216,29 @@ export class JsonFileEncoder {
     a.buf.set(PREFIX_BYTES, a.at);
     a.at += PREFIX_BYTES.length;
     while (i < end) {
-      a.room(max + 1 + ml);
-      const out = a.buf;
-      const cap = out.length - (max + 1 + ml);
-      let o = a.at;
-      let lineStart = i;
-      let plain = true;
-      while (i < end && o <= cap) {
-        const lim = Math.min(end, lineStart + max + 1);
-        let b = 0;
-        while (i < lim) {
-          b = buf[i] as number;
-          if (PLAIN[b] !== 1) break;
-          out[o++] = b;
-          i++;
+      const nl = indexOfByte.call(buf, 10, i);
+      if (nl - i <= max) {
+        if (a.at + (nl - i) + ml > a.buf.length) a.room(nl - i + ml);
+        const out = a.buf;
+        let o = a.at;
+        let k = i;
+        while (k < nl) {
+          const c = buf[k] as number;
+          if (PLAIN[c] !== 1) break;
+          out[o++] = c;
+          k++;
         }
-        if (i < lim && b === 10) {
+        if (k === nl) {
           out.set(mid, o);
-          o += ml;
+          a.at = o + ml;
           lines++;
-          i++;
-          lineStart = i;
-          a.at = o;
+          i = nl + 1;
           continue;
         }
-        plain = false;
-        break;
       }
-      if (plain) continue;
-      // buf[lineStart..nl) needs escaping or is too long: drop what was copied of it and its prefix, redo it.
-      const nl = buf.indexOf(10, lineStart);
+      // buf[i..nl) needs escaping or is too long: drop its prefix (nothing was committed of it) and redo it.
       a.at -= PREFIX_BYTES.length;
-      lines += this.line(buf, lineStart, nl, tail);
+      lines += this.line(buf, i, nl, mid);
       a.room(PREFIX_BYTES.length);
       a.buf.set(PREFIX_BYTES, a.at);
       a.at += PREFIX_BYTES.length;
@@ -251,30 +249,31 @@ export class JsonFileEncoder {
   }
 
   // One line buf[start..end) (its \n excluded), cut into pieces when longer than maxBytes; returns messages written.
-  private line(buf: Buffer, start: number, end: number, tail: Buffer): number {
+  private line(buf: Buffer, start: number, end: number, mid: Buffer): number {
     let s = start;
     let n = 1;
     while (end - s > this.maxBytes) {
       const cut = cutAt(buf, s, s + this.maxBytes);
-      this.piece(buf, s, cut, false, tail);
+      this.piece(buf, s, cut, false, mid);
       n++;
       s = cut;
     }
-    this.piece(buf, s, end, true, tail);
+    this.piece(buf, s, end, true, mid);
     return n;
   }
 
-  private piece(buf: Buffer, start: number, end: number, endsLine: boolean, tail: Buffer): void {
+  // One message buf[start..end), escaped; `mid` is what follows a line's text (see JsonFileEncoder.mid).
+  private piece(buf: Buffer, start: number, end: number, endsLine: boolean, mid: Buffer): void {
     const a = this.arena;
-    a.room(PREFIX_BYTES.length + (end - start) * DOCKER_JSON_MAX_EXPANSION + 2 + tail.length);
+    const tailEnd = mid.length - PREFIX_BYTES.length;
+    a.room(PREFIX_BYTES.length + (end - start) * DOCKER_JSON_MAX_EXPANSION + tailEnd);
     a.buf.set(PREFIX_BYTES, a.at);
     a.at = escapeDockerJson(buf, start, end, a.buf, a.at + PREFIX_BYTES.length);
     if (endsLine) {
       a.buf[a.at++] = 0x5c; // \
       a.buf[a.at++] = 0x6e; // n
     }
-    a.buf.set(tail, a.at);
-    a.at += tail.length;
+    a.at += mid.copy(a.buf, a.at, NEWLINE_ESCAPED.length, tailEnd);
     this.midLine = !endsLine;
   }
 }

@@ -86,6 +86,61 @@ describe("JsonFileWriter", () => {
     expect(records(path).map((r) => r.log)).toEqual(["c\n"]);
   });
 
+  it("writeChunksSync: rotates like the async path, a line larger than the limit alone in a fresh file", async () => {
+    const big = "b".repeat(300);
+    for (const sync of [false, true]) {
+      const dir = tmp();
+      const path = join(dir, "c.log");
+      // Lines of 3 characters make 73-byte records: two fit in 200 bytes.
+      const w = (await JsonFileWriter.open(path, { maxSizeBytes: 200, maxFile: 3 }))._unsafeUnwrap();
+      const enc = w.encoder("stdout");
+      for (const text of ["000\n001\n002\n", `${big}\n003\n`, "004\n"]) {
+        const c = enc.push(Buffer.from(text), T);
+        if (!c) throw new Error("no chunk");
+        if (sync) w.writeChunksSync([c]);
+        else await w.writeChunks([c]);
+      }
+      await w.close();
+      expect(readdirSync(dir).sort()).toEqual(["c.log", "c.log.1", "c.log.2"]);
+      // 000 and 001 were rotated out (max-file 3); the 370-byte line got a file of its own.
+      expect(records(`${path}.2`).map((r) => r.log)).toEqual(["002\n"]);
+      expect(records(`${path}.1`).map((r) => r.log)).toEqual([`${big}\n`]);
+      expect(records(path).map((r) => r.log)).toEqual(["003\n", "004\n"]);
+    }
+  });
+
+  it("writeChunksSync: writes the same bytes as writeChunks, truncates with max-file 1, releases the chunks", async () => {
+    const dir = tmp();
+    const text = Buffer.from('plain\n<esc> & "q"\n\u00e9\n');
+    const written: string[] = [];
+    for (const sync of [false, true]) {
+      const path = join(dir, `${sync}.log`);
+      const w = (await JsonFileWriter.open(path, { maxSizeBytes: undefined, maxFile: 1 }))._unsafeUnwrap();
+      const c = w.encoder("stderr").push(text, T);
+      if (!c) throw new Error("no chunk");
+      if (sync) w.writeChunksSync([c]);
+      else await w.writeChunks([c]);
+      await w.close();
+      written.push(readFileSync(path, "utf8"));
+    }
+    expect(written[1]).toBe(written[0]);
+    expect(records(join(dir, "true.log")).map((r) => r.log)).toEqual(["plain\n", '<esc> & "q"\n', "\u00e9\n"]);
+
+    const path = join(dir, "t.log");
+    const w = (await JsonFileWriter.open(path, { maxSizeBytes: 100, maxFile: 1 }))._unsafeUnwrap();
+    const enc = w.encoder("stdout");
+    // Two chunks from one arena: memory is handed back only when both are released (written).
+    const a = enc.push(Buffer.from("a\nb\n"), T);
+    const b = enc.push(Buffer.from("c\n"), T);
+    if (!a || !b) throw new Error("no chunk");
+    w.writeChunksSync([a, b]);
+    await w.close();
+    expect(records(path).map((r) => r.log)).toEqual(["c\n"]);
+    // Released memory is reused: the next chunk starts where the first one did.
+    const again = enc.push(Buffer.from("d\n"), T);
+    expect(again?.data.byteOffset).toBe(a.data.byteOffset);
+  });
+
   it("fails to open where the file cannot be created", async () => {
     const blocker = join(tmp(), "file");
     writeFileSync(blocker, "");

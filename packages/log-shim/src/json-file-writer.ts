@@ -1,4 +1,17 @@
-import { close, mkdir, open, rename, rm, stat, writev } from "node:fs";
+import {
+  close,
+  closeSync,
+  mkdir,
+  open,
+  openSync,
+  rename,
+  renameSync,
+  rm,
+  rmSync,
+  stat,
+  writeSync,
+  writev,
+} from "node:fs";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
 import createDebug from "debug";
@@ -33,6 +46,12 @@ function writevAll(fd: number, buffers: readonly Buffer[]): Promise<void> {
     };
     next();
   });
+}
+
+// writeSync until every byte is written.
+function writeAllSync(fd: number, data: Buffer): void {
+  let from = 0;
+  while (from < data.length) from += writeSync(fd, data, from, data.length - from);
 }
 
 // Chunks laid out one after the other in the same memory go to writev as one buffer.
@@ -139,6 +158,38 @@ export class JsonFileWriter {
     }
   }
 
+  /**
+   * {@link JsonFileWriter.writeChunks} done synchronously: blocking mode's path, where waiting for the disk is what
+   * the mode asks for and a thread-pool round trip per read costs more than the write. Throws on an I/O error.
+   */
+  writeChunksSync(chunks: readonly JsonFileChunk[]): void {
+    try {
+      const max = this.rotation.maxSizeBytes;
+      if (max === undefined) {
+        for (const b of adjacentMerged(chunks)) {
+          writeAllSync(this.fd, b);
+          this.size += b.length;
+        }
+        return;
+      }
+      for (const { data } of chunks) {
+        let from = 0;
+        while (from < data.length) {
+          const cut = this.nextCut(data, from, max);
+          if (cut === undefined) {
+            this.rotateSync();
+            continue;
+          }
+          writeAllSync(this.fd, data.subarray(from, cut));
+          this.size += cut - from;
+          from = cut;
+        }
+      }
+    } finally {
+      for (const c of chunks) c.release();
+    }
+  }
+
   private async writeAll(chunks: readonly JsonFileChunk[]): Promise<void> {
     const max = this.rotation.maxSizeBytes;
     if (max === undefined) {
@@ -149,22 +200,27 @@ export class JsonFileWriter {
     for (const { data } of chunks) {
       let from = 0;
       while (from < data.length) {
-        const room = max - this.size;
-        // The end of the last whole line that still fits the file (0 or <= from: none does).
-        let cut = room > 0 ? data.lastIndexOf(10, Math.min(from + room - 1, data.length - 1)) + 1 : 0;
-        if (cut <= from) {
-          if (this.size > 0) {
-            await this.rotate();
-            continue;
-          }
-          // A single line larger than the limit goes into a fresh file on its own.
-          cut = data.indexOf(10, from) + 1 || data.length;
+        const cut = this.nextCut(data, from, max);
+        if (cut === undefined) {
+          await this.rotate();
+          continue;
         }
         await writevAll(this.fd, [data.subarray(from, cut)]);
         this.size += cut - from;
         from = cut;
       }
     }
+  }
+
+  // Where the next write of data[from..) ends: after the last whole line that still fits the file, or after one
+  // line larger than the limit when the file is empty; undefined when the file must rotate first.
+  private nextCut(data: Buffer, from: number, max: number): number | undefined {
+    const room = max - this.size;
+    const cut = room > 0 ? data.lastIndexOf(10, Math.min(from + room - 1, data.length - 1)) + 1 : 0;
+    if (cut > from) return cut;
+    if (this.size > 0) return undefined;
+    // A single line larger than the limit goes into a fresh file on its own.
+    return data.indexOf(10, from) + 1 || data.length;
   }
 
   /** Encodes and writes batches (see {@link JsonFileWriter.encode} and {@link JsonFileWriter.writeChunks}). */
@@ -191,6 +247,27 @@ export class JsonFileWriter {
       this.fd = await openAsync(this.path, "a", 0o640);
     } else {
       this.fd = await openAsync(this.path, "w", 0o640);
+    }
+    this.size = 0;
+    debug("rotated %s (keeping %d files)", this.path, n);
+  }
+
+  private rotateSync(): void {
+    closeSync(this.fd);
+    const n = this.rotation.maxFile;
+    if (n > 1) {
+      rmSync(`${this.path}.${n - 1}`, { force: true });
+      for (let i = n - 2; i >= 1; i--) {
+        try {
+          renameSync(`${this.path}.${i}`, `${this.path}.${i + 1}`);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        }
+      }
+      renameSync(this.path, `${this.path}.1`);
+      this.fd = openSync(this.path, "a", 0o640);
+    } else {
+      this.fd = openSync(this.path, "w", 0o640);
     }
     this.size = 0;
     debug("rotated %s (keeping %d files)", this.path, n);

@@ -81,6 +81,23 @@ describe("berth-logger process", { timeout: 60_000 }, () => {
     expect(debug).toContain("done: 5 lines written, 0 dropped");
   });
 
+  it("json-file, blocking mode: a failing disk drops and counts the lines, never stops reading", async () => {
+    const dir = tmp();
+    const debugFile = join(dir, "debug.log");
+    // Every write to /dev/full fails with ENOSPC.
+    const l = startLogger(["--driver=json-file", "--log-path=/dev/full", `--debug-file=${debugFile}`]);
+    await l.ready;
+    for (let i = 0; i < 50; i++) {
+      if (!l.stdout.write("x\n".repeat(1000))) await new Promise((r) => l.stdout.once("drain", r));
+    }
+    l.stdout.end("last\n");
+    l.stderr.end("err\n");
+    expect(await l.exit).toBe(0);
+    const debug = readFileSync(debugFile, "utf8");
+    expect(debug).toContain("ENOSPC");
+    expect(debug).toContain("done: 0 lines written, 50002 dropped (buffer full 0, sink failure 50002)");
+  });
+
   it("fluentd: sends records tagged with the container's short id", async () => {
     const rx = await startForwardReceiver(join(tmp(), "f.sock"));
     cleanups.push(() => rx.kill());

@@ -18,6 +18,9 @@ import { wallClockNs } from "./rfc3339.js";
 
 const debug = createDebug("berth:log-shim:logger");
 
+// Milliseconds from an arbitrary origin (the `performance` global would load perf_hooks during start-up).
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+
 /** containerd's binary logging protocol: the file descriptors a logger inherits from the shim. */
 export const CONTAINERD_LOGGER_FDS = { stdout: 3, stderr: 4, ready: 5 } as const;
 
@@ -68,9 +71,12 @@ type Admit = (bytesRead: number, lines: number, bytesQueued: number) => boolean;
 
 // `take` runs as bytes are read (json-file encodes there, so only one buffer per read waits for the disk) and
 // returns what to queue; `write` gets the queued items in order; `discard` frees items that will never be written.
+// `writeSync`, when a sink has it, writes one item at once: blocking mode uses it instead of the queue (json-file:
+// a synchronous write per read costs less than a thread-pool round trip, and blocking is what the mode asks for).
 interface Sink {
   take(stream: LogStream, chunk: Buffer | undefined, timeNs: bigint, admit: Admit): Prepared | undefined;
   write(items: readonly unknown[], signal: AbortSignal): Promise<void>;
+  writeSync?: (item: unknown) => void;
   discard(items: readonly unknown[]): void;
   close(): Promise<void>;
 }
@@ -106,6 +112,7 @@ async function openSink(o: BerthLoggerOptions, env: BerthLoggerProcess["env"]): 
         return undefined;
       },
       write: (chunks) => writer.writeChunks(chunks as JsonFileChunk[]),
+      writeSync: (chunk) => writer.writeChunksSync([chunk as JsonFileChunk]),
       discard: (chunks) => {
         for (const c of chunks as JsonFileChunk[]) c.release();
       },
@@ -143,13 +150,14 @@ async function openSink(o: BerthLoggerOptions, env: BerthLoggerProcess["env"]): 
  * SIGTERM (whichever comes first) lasts at most the cleanup time. Resolves to the exit code: 0 after a drain, 2 on
  * bad flags, 1 when the sink cannot be opened.
  *
- * Modes: `blocking` stops reading the pipes while more than the buffer size (1 MiB by default) of prepared output
- * (json-file: encoded JSON) waits for the sink, so a slow sink slows the container; `non-blocking` always reads and drops what does not fit `--max-buffer-size`.
+ * Modes: `blocking` lets a slow sink slow the container: json-file writes each read's JSON synchronously before
+ * reading on; fluentd stops reading the pipes while more than the buffer size (1 MiB by default) waits for it;
+ * `non-blocking` always reads and drops what does not fit `--max-buffer-size`.
  * In both modes a sink failure (write error, fluentd unreachable for `--fluentd-write-timeout`) drops the lines
  * concerned: the logger never exits or stalls on it. Drops are counted and logged.
  */
 export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
-  const startedAt = performance.now();
+  const startedAt = nowMs();
   const fds = p.fds ?? CONTAINERD_LOGGER_FDS;
   const errorOut = p.errorOut ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (p.argv.includes("--help") || p.argv.includes("-h")) {
@@ -195,31 +203,35 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     w?.();
   };
 
-  const admit: Admit = nonBlocking
-    ? (bytes, lines) => {
-        if (queuedBytes + bytes <= limits.maxBufferBytes || queuedBytes === 0) {
-          queuedBytes += bytes;
-          if (dropping > 0 && queuedBytes < limits.maxBufferBytes / 2) {
-            debug(
-              "buffer has room again after dropping %d lines (%d dropped in all)",
-              dropping,
-              stats.droppedBufferFull,
-            );
-            dropping = 0;
+  // Blocking mode with a synchronous sink writes each read as it is taken: nothing queues, nothing to bound.
+  const direct = nonBlocking ? undefined : sink.writeSync;
+  const admit: Admit = direct
+    ? () => true
+    : nonBlocking
+      ? (bytes, lines) => {
+          if (queuedBytes + bytes <= limits.maxBufferBytes || queuedBytes === 0) {
+            queuedBytes += bytes;
+            if (dropping > 0 && queuedBytes < limits.maxBufferBytes / 2) {
+              debug(
+                "buffer has room again after dropping %d lines (%d dropped in all)",
+                dropping,
+                stats.droppedBufferFull,
+              );
+              dropping = 0;
+            }
+            return true;
           }
-          return true;
+          if (dropping === 0) debug("buffer full (%d bytes): dropping lines until the sink catches up", queuedBytes);
+          dropping += lines;
+          stats.droppedBufferFull += lines;
+          return false;
         }
-        if (dropping === 0) debug("buffer full (%d bytes): dropping lines until the sink catches up", queuedBytes);
-        dropping += lines;
-        stats.droppedBufferFull += lines;
-        return false;
-      }
-    : (_bytesRead, _lines, bytesQueued) => {
-        // JSON is ~11x the bytes read for short lines: bounding it keeps the memory written to (and faulted in) small.
-        queuedBytes += bytesQueued;
-        if (queuedBytes >= limits.maxBufferBytes) for (const r of readers) r.pause();
-        return true;
-      };
+      : (_bytesRead, _lines, bytesQueued) => {
+          // JSON is ~11x the bytes read for short lines: bounding it keeps the memory written to (and faulted in) small.
+          queuedBytes += bytesQueued;
+          if (queuedBytes >= limits.maxBufferBytes) for (const r of readers) r.pause();
+          return true;
+        };
 
   let reads = 0;
   let bytesRead = 0;
@@ -239,6 +251,21 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
       return;
     }
     if (prepared === undefined) return;
+    if (direct !== undefined) {
+      try {
+        direct(prepared.item);
+        stats.written += prepared.lines;
+      } catch (e) {
+        stats.droppedSinkFailure += prepared.lines;
+        debug(
+          "dropped %d lines: %s (%d dropped in all)",
+          prepared.lines,
+          (e as Error).message,
+          stats.droppedSinkFailure,
+        );
+      }
+      return;
+    }
     queue.push(prepared);
     notify();
   };
@@ -252,12 +279,7 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     startDrain = (why) => {
       if (started) return;
       started = true;
-      debug(
-        "%s after %d ms: draining for up to %d ms",
-        why,
-        Math.round(performance.now() - startedAt),
-        limits.cleanupMs,
-      );
+      debug("%s after %d ms: draining for up to %d ms", why, Math.round(nowMs() - startedAt), limits.cleanupMs);
       setTimeout(resolve, limits.cleanupMs).unref();
     };
   });
@@ -287,7 +309,7 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     const finish = () => {
       if (done) return;
       done = true;
-      debug("%s ended after %d ms", stream, Math.round(performance.now() - startedAt));
+      debug("%s ended after %d ms", stream, Math.round(nowMs() - startedAt));
       enqueue(stream, undefined);
       streamEnded();
       notify();
@@ -361,7 +383,7 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     stats.droppedSinkFailure,
     reads,
     bytesRead,
-    Math.round(performance.now() - startedAt),
+    Math.round(nowMs() - startedAt),
   );
   return 0;
 }
