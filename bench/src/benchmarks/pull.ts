@@ -2,13 +2,15 @@
 // per round) against `skopeo copy docker://... oci:...` (a process per round; Go start-up is ~50 ms of a
 // multi-second round), on a ~365 MB, 5-layer gzip image in the stack's registry. A third comparison puts berth
 // against the machine's ceiling for the same bytes: sha256 + write of every blob from the page cache.
-// Into containerd, on each stack daemon: berth's containerd target (content under a lease, unpack overlapped with
-// the download, image record) against `ctr images pull --plain-http` of the same version (1.6: the Go client's pull;
-// 2.1: the daemon's Transfer service), each round in a fresh namespace that is emptied (image, leases, snapshots,
-// content) and removed afterwards, untimed, so every round downloads and unpacks the whole image.
-// On containerd 2.x a further comparison runs berth's containerd target with `transfer` (the pull handed to the
-// daemon's Transfer service after berth resolves and plans it) against the same ctr: berth's own path stays the
-// default and is measured above. BERTH_BENCH_PULL=name,name (comparison names) runs only those comparisons.
+// Into containerd, on each stack daemon: berth's containerd target with its defaults (content under a lease, blobs
+// placed straight into the daemon's content store by the same-host fast path and committed with no bytes, unpack
+// overlapped with the download, image record) against `ctr images pull --plain-http` of the same version (1.6: the
+// Go client's pull; 2.1: the daemon's Transfer service), each round in a fresh namespace that is emptied (image,
+// leases, snapshots, content) and removed afterwards, untimed, so every round downloads and unpacks the whole image.
+// `pull-containerd-<v>-stream` runs the same target with `localContent: "off"` (every byte through Content.Write),
+// and on containerd 2.x `pull-containerd-2.1-transfer` runs it with `transfer` (the pull handed to the daemon's
+// Transfer service after berth resolves and plans it), both against the same ctr.
+// BERTH_BENCH_PULL=name,name (comparison names) runs only those comparisons.
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -255,7 +257,9 @@ export const pullBenchmark: Benchmark = {
       .filter((n) => n !== "");
     const unit = `ms per pull of ${(totalBytes / 1e6).toFixed(0)} MB`;
     const namespaces: Array<{ daemon: StackDaemon; ns: string }> = [];
-    const intoContainerd = (daemon: StackDaemon, transfer = false): Comparison => {
+    /** `local`: the target's defaults (the fast path, checked to be active); `stream`: localContent "off". */
+    const intoContainerd = (daemon: StackDaemon, path: "local" | "stream" | "transfer"): Comparison => {
+      const transfer = path === "transfer";
       const finish = (side: string, ns: string, ms: number) => {
         const snapshots = rows(ctrQuiet(daemon, ns, "snapshots", "ls")).length - 1;
         const left = dropNamespace(daemon, ns);
@@ -264,7 +268,7 @@ export const pullBenchmark: Benchmark = {
         );
       };
       const berthSide: Side = {
-        name: `berth${transfer ? " via Transfer" : ""} (containerd ${daemon.version})`,
+        name: `berth${transfer ? " via Transfer" : path === "stream" ? " streaming" : ""} (containerd ${daemon.version})`,
         async run() {
           const ns = uniqueName("bench-pull");
           namespaces.push({ daemon, ns });
@@ -272,18 +276,20 @@ export const pullBenchmark: Benchmark = {
           const client = createRegistryClient({ registries: { [s.registry]: { plainHttp: true } } });
           let ms = 0;
           try {
-            const t = performance.now();
-            const r = await pull(ref, {
-              client,
-              target: createContainerdTarget(ctd, {
-                snapshotter: daemon.snapshotter,
-                ...(transfer ? { transfer: { plainHttp: true } } : {}),
-              }),
+            const target = createContainerdTarget(ctd, {
+              snapshotter: daemon.snapshotter,
+              ...(transfer ? { transfer: { plainHttp: true } } : {}),
+              ...(path === "stream" ? { localContent: "off" as const } : {}),
             });
+            const t = performance.now();
+            const r = await pull(ref, { client, target });
             ms = performance.now() - t;
             if (r.isErr()) throw r.error;
             if (r.value.delegated !== transfer)
               throw new Error(`expected delegated=${transfer}, got ${r.value.delegated}`);
+            if (path === "local" && !target.localContent?.active) {
+              throw new Error(`the local content fast path did not apply: ${target.localContent?.reason}`);
+            }
           } finally {
             await client.close();
             await ctd.close();
@@ -317,7 +323,7 @@ export const pullBenchmark: Benchmark = {
       };
       const v2 = daemon.version.replace(/^v/, "").startsWith("2.");
       return {
-        name: `pull-containerd-${daemon.name.replace(/^containerd-/, "")}${transfer ? "-transfer" : ""}`,
+        name: `pull-containerd-${daemon.name.replace(/^containerd-/, "")}${path === "local" ? "" : `-${path}`}`,
         unit: `${unit}, unpacked`,
         berth: berthSide,
         peer: ctrSide,
@@ -348,8 +354,11 @@ export const pullBenchmark: Benchmark = {
         goal: { op: "<=", value: 2.0 },
         metric: "time",
       },
-      ...s.daemons.map((d) => intoContainerd(d)),
-      ...s.daemons.filter((d) => d.version.replace(/^v/, "").startsWith("2.")).map((d) => intoContainerd(d, true)),
+      ...s.daemons.map((d) => intoContainerd(d, "local")),
+      ...s.daemons.map((d) => intoContainerd(d, "stream")),
+      ...s.daemons
+        .filter((d) => d.version.replace(/^v/, "").startsWith("2."))
+        .map((d) => intoContainerd(d, "transfer")),
     ];
     const comparisons = all.filter((c) => only.length === 0 || only.includes(c.name));
     return {

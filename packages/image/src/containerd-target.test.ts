@@ -1,8 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Containerd } from "@berth/containerd";
 import { ContainerdError } from "@berth/containerd";
 import { errAsync, okAsync, ResultAsync } from "neverthrow";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createContainerdTarget, ingestRef, resumeOffset } from "./containerd-target.js";
 import type { Descriptor } from "./manifest.js";
 import { parseReference } from "./reference.js";
@@ -23,6 +26,12 @@ function fakeContainerd(
     noTransfer?: boolean;
     /** Content.write of a blob the store holds resolves `existed` before asking the source (1.x AlreadyExists). */
     existsAtOnce?: boolean;
+    /** Reported as the content plugin's root (the same-host fast path). */
+    contentRoot?: string;
+    /** The bolt plugin's policy; default `shared`. */
+    policy?: string;
+    /** The daemon sees files placed under `contentRoot` as blobs (same host); default true. */
+    seesPlaced?: boolean;
   } = {},
 ) {
   const calls: string[] = [];
@@ -34,8 +43,33 @@ function fakeContainerd(
   const diffIds = new Map<string, string>();
   let failAfter = options.failAfterMessages;
   const notFound = (what: string) => errAsync(new ContainerdError("NotFound", `${what}: not found`));
+  const placed = (digest: string) =>
+    options.contentRoot !== undefined &&
+    options.seesPlaced !== false &&
+    existsSync(join(options.contentRoot, "blobs", "sha256", digest.slice(7)));
   const client = {
     namespace: "unit",
+    plugins: () =>
+      okAsync(
+        options.contentRoot === undefined
+          ? []
+          : [
+              {
+                type: "io.containerd.content.v1",
+                id: "content",
+                initError: undefined,
+                capabilities: [],
+                exports: { root: options.contentRoot },
+              },
+              {
+                type: "io.containerd.metadata.v1",
+                id: "bolt",
+                initError: undefined,
+                capabilities: [],
+                exports: { policy: options.policy ?? "shared" },
+              },
+            ],
+      ),
     leases: {
       create: () => {
         leases.add("lease-1");
@@ -97,15 +131,15 @@ function fakeContainerd(
         ref: string,
         source: (offset: number) => AsyncIterable<Uint8Array>,
         opts: { expected: string; size: number; labels?: Record<string, string> },
-        call: { lease?: string },
+        call?: { lease?: string },
       ) =>
         ResultAsync.fromPromise(
           (async () => {
-            if (call.lease === undefined) throw new Error("write without a lease");
+            if (call?.lease === undefined && !ref.startsWith("berth-probe-")) throw new Error("write without a lease");
             if (options.existsAtOnce && blobs.has(opts.expected)) {
               return { digest: opts.expected, written: 0, existed: true };
             }
-            const shared = options.sharedStore === true && blobs.has(opts.expected);
+            const shared = (options.sharedStore === true && blobs.has(opts.expected)) || placed(opts.expected);
             let held = shared ? Buffer.alloc(opts.size) : (ingests.get(ref) ?? Buffer.alloc(0));
             const messages: number[] = [];
             for await (const piece of source(held.byteLength)) {
@@ -125,7 +159,12 @@ function fakeContainerd(
               );
             }
             ingests.delete(ref);
-            const stored = shared ? (blobs.get(opts.expected)?.bytes ?? held) : held;
+            const stored = shared
+              ? (blobs.get(opts.expected)?.bytes ??
+                (placed(opts.expected)
+                  ? readFileSync(join(options.contentRoot ?? "", "blobs", "sha256", opts.expected.slice(7)))
+                  : held))
+              : held;
             blobs.set(opts.expected, { bytes: stored, labels: { ...(opts.labels ?? {}) } });
             calls.push(`commit ${ref.split("-")[0]} ${opts.expected.slice(7, 15)} (${messages.length} messages)`);
             return { digest: opts.expected, written: messages.reduce((a, b) => a + b, 0), existed: false };
@@ -556,5 +595,136 @@ describe("createContainerdTarget", () => {
     );
     expect(took?._unsafeUnwrap()).toBe(false);
     expect(fake.images.size).toBe(0);
+  });
+});
+
+describe("containerd target: same-host local content", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  /** A fake content root with the local store's `blobs/sha256/`. */
+  function root(): string {
+    const d = mkdtempSync(join(tmpdir(), "berth-local-unit-"));
+    dirs.push(d);
+    mkdirSync(join(d, "blobs", "sha256"), { recursive: true });
+    return d;
+  }
+  const partials = (r: string) => readdirSync(join(r, "blobs", "berth-partial"));
+  const stored = (r: string) => readdirSync(join(r, "blobs", "sha256"));
+
+  it("places blobs in the store's directory and commits them with no bytes through Content.Write", async () => {
+    const r = root();
+    const fake = fakeContainerd({ contentRoot: r });
+    const { l0, manifest } = twoLayers(fake);
+    const target = createContainerdTarget(fake.client, { unpack: false });
+    expect(target.localContent).toBeUndefined();
+    await writeBlob(target, l0);
+    await writeBlob(target, manifest, { "containerd.io/gc.ref.content.l.0": l0.digest });
+    expect(target.localContent).toMatchObject({ active: true, root: r });
+    // Both committed in the namespace without a single WRITE message; the manifest keeps its GC label.
+    expect(fake.calls.filter((c) => c.startsWith("commit"))).toEqual([
+      `commit layer ${l0.digest.slice(7, 15)} (0 messages)`,
+      `commit manifest ${manifest.digest.slice(7, 15)} (0 messages)`,
+    ]);
+    expect(fake.blobs.get(l0.digest)?.bytes.equals(l0.bytes)).toBe(true);
+    expect(fake.blobs.get(manifest.digest)?.labels).toEqual({ "containerd.io/gc.ref.content.l.0": l0.digest });
+    // The files are containerd's now (read-only, like its own commits); no partial and no probe is left.
+    expect(stored(r).sort()).toEqual([l0.digest.slice(7), manifest.digest.slice(7)].sort());
+    expect(statSync(join(r, "blobs", "sha256", l0.digest.slice(7))).mode & 0o777).toBe(0o444);
+    expect(partials(r)).toEqual([]);
+    expect(fake.ingests.size).toBe(0);
+  });
+
+  it('streams through Content.Write with localContent "off" and never looks at the plugins', async () => {
+    const r = root();
+    const fake = fakeContainerd({ contentRoot: r });
+    const { l0 } = twoLayers(fake);
+    const target = createContainerdTarget(fake.client, { unpack: false, localContent: "off" });
+    await writeBlob(target, l0);
+    expect(target.localContent).toEqual({ active: false, reason: 'localContent is "off"' });
+    const commits = fake.calls.filter((c) => c.startsWith("commit"));
+    expect(commits).toHaveLength(1);
+    expect(commits[0]).toMatch(new RegExp(`^commit layer ${l0.digest.slice(7, 15)} \\([1-9]\\d* messages\\)$`));
+    expect(stored(r)).toEqual([]);
+    expect(existsSync(join(r, "blobs", "berth-partial"))).toBe(false);
+  });
+
+  it("streams when the metadata store is isolated or the daemon reports no content root", async () => {
+    const isolated = fakeContainerd({ contentRoot: root(), policy: "isolated" });
+    const t1 = createContainerdTarget(isolated.client, { unpack: false });
+    await writeBlob(t1, twoLayers(isolated).l0);
+    expect(t1.localContent?.active).toBe(false);
+    expect(t1.localContent?.reason).toMatch(/"isolated", not "shared"/);
+    const remote = fakeContainerd();
+    const t2 = createContainerdTarget(remote.client, { unpack: false });
+    await writeBlob(t2, twoLayers(remote).l0);
+    expect(t2.localContent?.reason).toMatch(/no local content store plugin/);
+  });
+
+  it("streams when the probe shows the daemon does not see placed files (another host or mount namespace)", async () => {
+    const r = root();
+    const fake = fakeContainerd({ contentRoot: r, seesPlaced: false });
+    const { l0 } = twoLayers(fake);
+    const target = createContainerdTarget(fake.client, { unpack: false });
+    await writeBlob(target, l0);
+    expect(target.localContent).toMatchObject({ active: false, root: r });
+    expect(target.localContent?.reason).toMatch(/does not see blobs placed/);
+    const commits = fake.calls.filter((c) => c.startsWith("commit"));
+    expect(commits).toHaveLength(1);
+    expect(commits[0]).toMatch(new RegExp(`^commit layer ${l0.digest.slice(7, 15)} \\([1-9]\\d* messages\\)$`));
+    expect(stored(r)).toEqual([]); // the probe blob was removed
+    expect(partials(r)).toEqual([]);
+  });
+
+  it("uses the root given in localContent instead of the one the daemon reports", async () => {
+    const reported = root();
+    const mine = root();
+    // The daemon "sees" files under `mine` (its reported path is mounted there for this process).
+    const fake = fakeContainerd({ contentRoot: mine });
+    const plugins = fake.client.plugins.bind(fake.client);
+    (fake.client as unknown as { plugins: typeof plugins }).plugins = () =>
+      plugins().map((ps) =>
+        ps.map((p) => (p.id === "content" ? { ...p, exports: { root: reported } } : p)),
+      ) as ReturnType<typeof plugins>;
+    const { l0 } = twoLayers(fake);
+    const target = createContainerdTarget(fake.client, { unpack: false, localContent: { root: mine } });
+    await writeBlob(target, l0);
+    expect(target.localContent).toMatchObject({ active: true, root: mine });
+    expect(stored(mine)).toEqual([l0.digest.slice(7)]);
+    expect(stored(reported)).toEqual([]);
+  });
+
+  it("resumes containerd's own partial write through Content.Write instead of starting a local one", async () => {
+    const r = root();
+    const fake = fakeContainerd({ contentRoot: r });
+    const { l0 } = twoLayers(fake);
+    fake.ingests.set(`layer-${l0.digest}`, l0.bytes.subarray(0, 4));
+    const target = createContainerdTarget(fake.client, { unpack: false });
+    const w = (await target.writer(l0, { ref: "x" }))._unsafeUnwrap();
+    expect(w.offset).toBe(4);
+    (await w.write(l0.bytes.subarray(4)))._unsafeUnwrap();
+    (await w.commit())._unsafeUnwrap();
+    expect(fake.blobs.get(l0.digest)?.bytes.equals(l0.bytes)).toBe(true);
+    expect(stored(r)).toEqual([]);
+  });
+
+  it("keeps an aborted write's partial file for the next pull, and release() deletes it", async () => {
+    const r = root();
+    const fake = fakeContainerd({ contentRoot: r });
+    const { l0 } = twoLayers(fake);
+    const first = createContainerdTarget(fake.client, { unpack: false });
+    const w = (await first.writer(l0, { ref: "x" }))._unsafeUnwrap();
+    (await w.write(l0.bytes.subarray(0, 5)))._unsafeUnwrap();
+    (await w.close())._unsafeUnwrap();
+    expect(partials(r)).toEqual([l0.digest.slice(7)]);
+    expect(fake.blobs.has(l0.digest)).toBe(false);
+    // A second target resumes at the partial's size.
+    const second = createContainerdTarget(fake.client, { unpack: false });
+    const again = (await second.writer(l0, { ref: "x" }))._unsafeUnwrap();
+    expect(again.offset).toBe(5);
+    (await again.close())._unsafeUnwrap();
+    (await second.release())._unsafeUnwrap();
+    expect(partials(r)).toEqual([]);
   });
 });

@@ -3,6 +3,15 @@ import { type Containerd, ContainerdError, type ContentStatus, chainIds, type Wr
 import createDebug from "debug";
 import { errAsync, okAsync, type Result, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
+import {
+  LocalBlobWriter,
+  type LocalContentMode,
+  type LocalContentStatus,
+  localContentRoot,
+  probeLocalContent,
+  removePartial,
+  sweepPartials,
+} from "./local-content.js";
 import type { Descriptor } from "./manifest.js";
 import type {
   BlobWriter,
@@ -15,6 +24,7 @@ import type {
 } from "./target.js";
 
 const debug = createDebug("berth:image:containerd");
+const debugLocal = createDebug("berth:image:local");
 
 /** The snapshotter containerd uses on Linux unless told otherwise. */
 export const DEFAULT_SNAPSHOTTER = "overlayfs";
@@ -59,6 +69,19 @@ export interface ContainerdTargetOptions {
    * A daemon without the service (containerd 1.x answers `Unimplemented`) gets berth's own path instead.
    */
   readonly transfer?: TransferDelegation;
+  /**
+   * Same-host fast path: with `"auto"` (default), when containerd runs on this host and shares content between
+   * namespaces (its metadata policy `shared`, the default), blobs are written straight into its content store
+   * directory (`<root>/blobs/berth-partial/<hex>`, verified, fsynced and hard-linked to `blobs/sha256/<hex>`) and
+   * then committed into the namespace with a content write that carries no data, instead of streaming every byte
+   * through `Content.Write`. Detected once per target from the daemon's plugins (content `root`, bolt `policy`) and
+   * proven by a probe blob; when the probe or a later commit shows containerd does not see placed files (another
+   * host or mount namespace, `isolated` policy), the target streams through the content service from then on.
+   * `"off"` always streams. `{ root }` names the content root as this process sees it when it differs from the
+   * path the daemon reports. Leases, GC labels, resume and the image record are the same either way; which path is
+   * used, and why, is in {@link ContainerdTarget.localContent} and the `berth:image:local` debug namespace.
+   */
+  readonly localContent?: LocalContentMode;
 }
 
 /** A {@link Target} that writes into containerd; see {@link createContainerdTarget}. */
@@ -68,8 +91,14 @@ export interface ContainerdTarget extends Target {
   /** The snapshotter layers are unpacked into. */
   readonly snapshotter: string;
   /**
+   * How blobs are stored ({@link ContainerdTargetOptions.localContent}): undefined until the first write decides
+   * it, then whether the same-host fast path is active and why (it turns inactive when a commit falls back).
+   */
+  readonly localContent: LocalContentStatus | undefined;
+  /**
    * Deletes the open lease now (after a failed or aborted pull): its partial and unreferenced content and
    * snapshots become garbage at containerd's next collection instead of staying resumable until the lease expires.
+   * Partial blobs the fast path kept under `<root>/blobs/berth-partial/` for this target are deleted too.
    */
   release(): ResultAsync<void, ImageError>;
 }
@@ -166,6 +195,8 @@ class ContentWriter implements BlobWriter {
   #flip = 0;
   /** Set when the current write stream failed: later writes fail at once instead of buffering. */
   #failed: ContainerdError | undefined;
+  /** Why the stream ended before containerd answered its STAT (canceled, connection lost), if it did. */
+  #openFailure: ContainerdError | undefined;
 
   constructor(
     client: Containerd,
@@ -187,6 +218,11 @@ class ContentWriter implements BlobWriter {
 
   get offset(): number {
     return this.#offset;
+  }
+
+  /** Why the write stream failed before containerd told its offset (then {@link offset} says nothing). */
+  get openFailure(): ContainerdError | undefined {
+    return this.#openFailure;
   }
 
   /**
@@ -222,6 +258,7 @@ class ContentWriter implements BlobWriter {
     this.#start(this.#offset);
     const stream = this.#stream as Promise<Result<WriteResult, ContainerdError>>;
     const finished = await Promise.race([this.#opened.promise.then(() => undefined), stream]);
+    if (finished?.isErr()) this.#openFailure = finished.error;
     if (finished?.isOk() && finished.value.existed) {
       debug("%s: containerd already holds %s; nothing to download", this.#ref, this.#descriptor.digest);
       this.#offset = this.#descriptor.size;
@@ -456,6 +493,49 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
   let leasing: Promise<string> | undefined;
   let committed = new Map<string, Deferred>();
   let unpacking: Unpacking | undefined;
+  let localDecision: Promise<LocalContentStatus> | undefined;
+  let localStatus: LocalContentStatus | undefined;
+  /** Partial files the fast path kept for this target (removed by release()). */
+  const kept = new Set<string>();
+
+  const setLocal = (st: LocalContentStatus): LocalContentStatus => {
+    localStatus = st;
+    debugLocal(
+      "%s: %s (%s)",
+      client.namespace,
+      st.active ? `placing blobs in ${st.root}` : "streaming blobs through Content.Write",
+      st.reason,
+    );
+    return st;
+  };
+  /** Decides once per target whether blobs are placed in the content store directory (see `localContent`). */
+  const decideLocal = (): Promise<LocalContentStatus> => {
+    localDecision ??= (async (): Promise<LocalContentStatus> => {
+      const mode = options.localContent ?? "auto";
+      if (mode === "off") return { active: false, reason: 'localContent is "off"' };
+      const plugins = await client.plugins([]);
+      if (plugins.isErr()) {
+        return { active: false, reason: `the daemon's plugins could not be listed: ${plugins.error.message}` };
+      }
+      const found = localContentRoot(plugins.value);
+      if ("reason" in found) return { active: false, reason: found.reason };
+      const root = typeof mode === "object" ? mode.root : found.root;
+      const failed = await probeLocalContent(client.content, root);
+      if (failed !== undefined) return { active: false, reason: failed, root };
+      void sweepPartials(root).mapErr((e) => {
+        debugLocal("sweeping stale partials in %s failed: %s", root, e.message);
+      });
+      return { active: true, reason: "the daemon shares a probe blob placed in its content store", root };
+    })().then(setLocal, (e: unknown) =>
+      setLocal({ active: false, reason: `deciding failed: ${(e as Error)?.message ?? String(e)}` }),
+    );
+    return localDecision;
+  };
+  const fallBack = (reason: string): void => {
+    if (localStatus?.active === false) return;
+    const st = setLocal({ active: false, reason, ...(localStatus?.root ? { root: localStatus.root } : {}) });
+    localDecision = Promise.resolve(st);
+  };
 
   const ensureLease = (): Promise<string> => {
     leasing ??= unwrap(
@@ -518,51 +598,65 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
     const ids = diffIds as string[];
     const chain = chainIds(ids);
     const snaps = client.snapshots(snapshotter);
-    for (const [i, layer] of layers.entries()) {
-      const chainId = chain[i] as string;
-      const parent = i === 0 ? "" : (chain[i - 1] as string);
-      const existing = await snaps.stat(chainId, { ...call, signal });
-      if (existing.isOk()) {
-        debug("layer %d (%s) already unpacked as %s", i, layer.digest, chainId);
-        report({ index: i, digest: layer.digest, state: "exists" });
-        continue;
-      }
-      if (existing.error.code !== "NotFound") throw existing.error;
-      if (skipped.has(layer.digest)) {
-        throw new ImageError(
-          "UnsupportedMediaType",
-          `layer ${layer.digest} is a foreign layer the pull skipped, so it cannot be unpacked; pull with foreignLayers: "fetch" or unpack: false`,
-          { digest: layer.digest },
-        );
-      }
-      await abortable(slot(layer.digest).promise, signal);
-      const key = `extract-${randomBytes(6).toString("hex")} ${chainId}`;
-      const started = Date.now();
-      report({ index: i, digest: layer.digest, state: "unpacking" });
-      const mounts = await unwrap(snaps.prepare(key, parent, {}, { ...call, signal }));
-      try {
-        const applied = await unwrap(client.diff.apply(layer, mounts, { ...call, signal }));
-        if (applied.digest !== ids[i]) {
+    // Off the chain's critical path: every snapshot is looked up at once, while layers still download, and each
+    // layer's `uncompressed` label is set while the next one is applied (all awaited before the image is recorded).
+    const stats = chain.map((id) => Promise.resolve(snaps.stat(id, { ...call, signal })));
+    const labelled: Array<Promise<unknown>> = [];
+    try {
+      for (const [i, layer] of layers.entries()) {
+        const chainId = chain[i] as string;
+        const parent = i === 0 ? "" : (chain[i - 1] as string);
+        const existing = await (stats[i] as (typeof stats)[number]);
+        if (existing.isOk()) {
+          debug("layer %d (%s) already unpacked as %s", i, layer.digest, chainId);
+          report({ index: i, digest: layer.digest, state: "exists" });
+          continue;
+        }
+        if (existing.error.code !== "NotFound") throw existing.error;
+        if (skipped.has(layer.digest)) {
           throw new ImageError(
-            "DigestMismatch",
-            `layer ${layer.digest} unpacked to ${applied.digest}, but the config expects ${ids[i]}; the image is corrupt`,
+            "UnsupportedMediaType",
+            `layer ${layer.digest} is a foreign layer the pull skipped, so it cannot be unpacked; pull with foreignLayers: "fetch" or unpack: false`,
             { digest: layer.digest },
           );
         }
-        const done = await snaps.commit(chainId, key, {}, call);
-        if (done.isErr()) {
-          if (done.error.code !== "AlreadyExists") throw done.error;
+        await abortable(slot(layer.digest).promise, signal);
+        const key = `extract-${randomBytes(6).toString("hex")} ${chainId}`;
+        const started = Date.now();
+        report({ index: i, digest: layer.digest, state: "unpacking" });
+        const mounts = await unwrap(snaps.prepare(key, parent, {}, { ...call, signal }));
+        try {
+          const applied = await unwrap(client.diff.apply(layer, mounts, { ...call, signal }));
+          if (applied.digest !== ids[i]) {
+            throw new ImageError(
+              "DigestMismatch",
+              `layer ${layer.digest} unpacked to ${applied.digest}, but the config expects ${ids[i]}; the image is corrupt`,
+              { digest: layer.digest },
+            );
+          }
+          const done = await snaps.commit(chainId, key, {}, call);
+          if (done.isErr()) {
+            if (done.error.code !== "AlreadyExists") throw done.error;
+            await snaps.remove(key, call);
+          }
+        } catch (e) {
           await snaps.remove(key, call);
+          throw e;
         }
-      } catch (e) {
-        await snaps.remove(key, call);
-        throw e;
+        const label = unwrap(
+          client.content.setLabels(layer.digest, { "containerd.io/uncompressed": ids[i] as string }, call),
+        );
+        label.catch(() => undefined); // handled below; not an unhandled rejection meanwhile
+        labelled.push(label);
+        const ms = Date.now() - started;
+        debug("unpacked layer %d (%s) as %s in %dms", i, layer.digest, chainId, ms);
+        report({ index: i, digest: layer.digest, state: "unpacked", ms });
       }
-      await unwrap(client.content.setLabels(layer.digest, { "containerd.io/uncompressed": ids[i] as string }, call));
-      const ms = Date.now() - started;
-      debug("unpacked layer %d (%s) as %s in %dms", i, layer.digest, chainId, ms);
-      report({ index: i, digest: layer.digest, state: "unpacked", ms });
+    } catch (e) {
+      await Promise.allSettled(labelled);
+      throw e;
     }
+    await Promise.all(labelled);
     return { config, top: chain.at(-1) };
   }
 
@@ -642,6 +736,35 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
     );
   };
 
+  /** Opens (or resumes) a write of `descriptor` through the content service. */
+  const openStream = async (
+    descriptor: Descriptor,
+    ref: string,
+    lease: string,
+    mark: () => void,
+    s: AbortSignal | undefined,
+    noIngest = false,
+  ): Promise<ContentWriter> => {
+    const status = await (noIngest
+      ? errAsync<ContentStatus, ContainerdError>(new ContainerdError("NotFound", `no write ${ref}`))
+      : client.content.status(ref, { lease }));
+    let offset = 0;
+    if (status.isOk()) {
+      offset = resumeOffset(status.value, descriptor);
+      if (offset === 0 && status.value.offset > 0) {
+        const aborted = await client.content.abort(ref, { lease });
+        if (aborted.isErr() && aborted.error.code !== "NotFound") throw aborted.error;
+      } else if (offset > 0) {
+        debug("resuming %s at %d of %d bytes", ref, offset, descriptor.size);
+      }
+    } else if (status.error.code !== "NotFound") {
+      throw status.error;
+    }
+    const writer = new ContentWriter(client, descriptor, ref, lease, offset, mark, s);
+    await writer.open();
+    return writer;
+  };
+
   const reset = () => {
     leaseId = undefined;
     leasing = undefined;
@@ -656,8 +779,13 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
     get leaseId() {
       return leaseId;
     },
+    get localContent() {
+      return localStatus;
+    },
     has(descriptor, signal) {
       const s = signalFor(signal);
+      // Planning asks first: decide on the fast path (probe) while the puller still plans.
+      if (!options.transfer) void decideLocal();
       return ResultAsync.fromPromise(
         (async () => {
           const lease = await ensureLease();
@@ -678,25 +806,42 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
       const ref = ingestRef(descriptor);
       const s = signalFor(o.signal);
       return ResultAsync.fromPromise(
-        (async () => {
+        (async (): Promise<BlobWriter> => {
           const lease = await ensureLease();
-          const status = await client.content.status(ref, { lease });
-          let offset = 0;
-          if (status.isOk()) {
-            offset = resumeOffset(status.value, descriptor);
-            if (offset === 0 && status.value.offset > 0) {
-              const aborted = await client.content.abort(ref, { lease });
-              if (aborted.isErr() && aborted.error.code !== "NotFound") throw aborted.error;
-            } else if (offset > 0) {
-              debug("resuming %s at %d of %d bytes", ref, offset, descriptor.size);
-            }
-          } else if (status.error.code !== "NotFound") {
-            throw status.error;
-          }
           const mark = () => slot(descriptor.digest).resolve();
-          const writer = new ContentWriter(client, descriptor, ref, lease, offset, mark, s);
-          await writer.open();
-          return writer;
+          const local = await decideLocal();
+          if (local.active && local.root !== undefined) {
+            const status = await client.content.status(ref, { lease });
+            if (status.isOk()) {
+              debugLocal("%s: containerd holds a partial write; resuming it through Content.Write", ref);
+            } else if (status.error.code !== "NotFound") {
+              throw status.error;
+            } else {
+              const w = await LocalBlobWriter.open(local.root, descriptor, {
+                // No ingest of this ref existed when the local write began: skip looking again.
+                adopt: async () => {
+                  const into = await openStream(descriptor, ref, lease, () => undefined, s, true);
+                  // A canceled or broken stream says nothing about sharing: fail the commit, do not fall back.
+                  if (into.openFailure) {
+                    await into.close();
+                    throw into.openFailure;
+                  }
+                  return into;
+                },
+                adopted: async () => (await client.content.info(descriptor.digest)).isOk(),
+                onFallback: fallBack,
+                onCommitted: () => {
+                  kept.delete(w?.path ?? "");
+                  mark();
+                },
+              });
+              if (w) {
+                kept.add(w.path);
+                return w;
+              }
+            }
+          }
+          return openStream(descriptor, ref, lease, mark, s);
         })(),
         (e) => fromContainerd(`opening a write of ${descriptor.digest} in containerd`, e, descriptor.digest),
       );
@@ -767,17 +912,18 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
     },
     release() {
       const id = leaseId;
-      if (id === undefined) {
-        reset();
-        return okAsync(undefined);
-      }
       return ResultAsync.fromPromise(
         (async () => {
-          const removed = await client.leases.delete(id, true);
-          if (removed.isErr() && removed.error.code !== "NotFound") throw removed.error;
+          for (const path of kept) {
+            if (await removePartial(path)) kept.delete(path);
+          }
+          if (id !== undefined) {
+            const removed = await client.leases.delete(id, true);
+            if (removed.isErr() && removed.error.code !== "NotFound") throw removed.error;
+          }
           reset();
         })(),
-        (e) => fromContainerd(`deleting lease ${id}`, e),
+        (e) => fromContainerd(id === undefined ? "removing partial blobs" : `deleting lease ${id}`, e),
       );
     },
   };

@@ -16,6 +16,8 @@
  * - {@link createContainerdTarget}: containerd through `@berth/containerd`: content under a lease with GC labels,
  *   layers unpacked into the snapshotter while the rest downloads (with per-layer `unpack` progress), the image
  *   record last; optionally the whole pull handed to containerd 2.x's Transfer service ({@link TransferDelegation}).
+ *   On the daemon's host, blobs are placed straight into its content store and only committed through the content
+ *   service ({@link LocalContentMode}; stale partials: {@link sweepPartials}).
  *
  * @packageDocumentation
  */
@@ -38,6 +40,13 @@ export {
   staticCredentials,
 } from "./credentials.js";
 export { ImageError, type ImageErrorCode, type ImageErrorOptions } from "./errors.js";
+export {
+  type LocalContentMode,
+  type LocalContentStatus,
+  PARTIAL_DIRECTORY,
+  PARTIAL_EXPIRY_MS,
+  sweepPartials,
+} from "./local-content.js";
 export {
   type Descriptor,
   type ImageIndex,

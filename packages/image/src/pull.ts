@@ -22,6 +22,80 @@ const debug = createDebug("berth:image:pull");
 /** Default number of blobs downloaded at once (containerd uses 3, crane 4, containers/image 6). */
 export const DEFAULT_PULL_CONCURRENCY = 4;
 
+/**
+ * How far ahead, as a fraction of the earlier layer's size, a layer download must be before the next layer in
+ * manifest order may read its next bytes, when the target unpacks in order (see {@link InOrderGate}).
+ */
+export const HEAD_START_FRACTION = 0.75;
+
+/**
+ * Head-of-line priority for layer downloads into a target that unpacks them in manifest order ({@link Target.unpacks}):
+ * download `i` may read its next chunk only while its predecessor `i - 1` is done or holds at least
+ * `headStart * size(i - 1)` more bytes than it does. Equal layers started together then finish one after another
+ * instead of all at the same moment, so layer `i` is unpacked while later ones still download, and the link stays busy
+ * (the head reads alone only for its head start). Positions are those of the layers the pull downloads, in manifest
+ * order; a download not registered here (the config) is never held back.
+ */
+export class InOrderGate {
+  readonly #sizes: readonly number[];
+  readonly #lead: readonly number[];
+  readonly #held: number[];
+  readonly #done: boolean[];
+  readonly #waiting: Array<(() => void) | undefined>;
+
+  /** `sizes`: the layers' sizes in manifest order; `headStart`: the fraction above (default {@link HEAD_START_FRACTION}). */
+  constructor(sizes: readonly number[], headStart: number = HEAD_START_FRACTION) {
+    this.#sizes = sizes;
+    this.#lead = sizes.map((_, i) => (i === 0 ? 0 : Math.max(1, Math.round(headStart * (sizes[i - 1] as number)))));
+    this.#held = sizes.map(() => 0);
+    this.#done = sizes.map(() => false);
+    this.#waiting = sizes.map(() => undefined);
+  }
+
+  /** True when download `i` may read now. */
+  mayRead(i: number): boolean {
+    if (i <= 0 || i >= this.#sizes.length) return true;
+    if (this.#done[i - 1]) return true;
+    return (this.#held[i - 1] as number) - (this.#held[i] as number) >= (this.#lead[i] as number);
+  }
+
+  /**
+   * Resolves when download `i` may read its next chunk (at once when it may), or when `signal` aborts (the read then
+   * fails on the aborted body).
+   */
+  async ready(i: number, signal: AbortSignal): Promise<void> {
+    if (this.mayRead(i) || signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        this.#waiting[i] = undefined;
+        signal.removeEventListener("abort", wake);
+        resolve();
+      };
+      this.#waiting[i] = wake;
+      signal.addEventListener("abort", wake, { once: true });
+    });
+  }
+
+  /** Records that download `i` holds `bytes` (its writer's offset) and wakes its successor when it may read. */
+  progress(i: number, bytes: number): void {
+    if (i < 0 || i >= this.#sizes.length) return;
+    this.#held[i] = bytes;
+    this.#wake(i + 1);
+  }
+
+  /** Records that download `i` read all of its bytes (or stopped): its successor is no longer held back by it. */
+  finish(i: number): void {
+    if (i < 0 || i >= this.#sizes.length) return;
+    this.#done[i] = true;
+    this.#wake(i + 1);
+  }
+
+  #wake(i: number): void {
+    const wake = this.#waiting[i];
+    if (wake && this.mayRead(i)) wake();
+  }
+}
+
 /** What to do with foreign / non-distributable layers (descriptors with `urls`, usually Windows base layers). */
 export type ForeignLayerPolicy = "skip" | "fetch";
 
@@ -244,16 +318,19 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
       { kind: "config", descriptor: manifest.config },
       ...manifest.layers.map((descriptor) => ({ kind: "layer" as const, descriptor })),
     ];
-    for (const { kind, descriptor } of entries) {
-      if (seen.has(descriptor.digest)) continue;
-      seen.add(descriptor.digest);
-      if (kind === "layer" && isForeignLayer(descriptor) && policy === "skip") {
-        plan.push({ kind, descriptor, state: "skipped" });
-        continue;
-      }
-      const has = await unwrap(target.has(descriptor, signal));
-      plan.push({ kind, descriptor, state: has ? "exists" : "waiting" });
-    }
+    const unique = entries.filter(({ descriptor }) => !seen.has(descriptor.digest) && seen.add(descriptor.digest));
+    // The target is asked about every blob at once (one round trip each to containerd, not one after another).
+    const held = await Promise.all(
+      unique.map(({ kind, descriptor }) =>
+        kind === "layer" && isForeignLayer(descriptor) && policy === "skip"
+          ? undefined
+          : unwrap(target.has(descriptor, signal)),
+      ),
+    );
+    unique.forEach(({ kind, descriptor }, i) => {
+      const has = held[i];
+      plan.push({ kind, descriptor, state: has === undefined ? "skipped" : has ? "exists" : "waiting" });
+    });
     const totalBytes = plan.filter((p) => p.state === "waiting").reduce((n, p) => n + p.descriptor.size, 0);
     emit({ type: "plan", blobs: plan, totalBytes });
     const planned = {
@@ -305,7 +382,14 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
       emit({ type: "blob", digest: d.digest, state, bytes, size: d.size, completedBytes: completed, totalBytes });
     for (const p of plan) if (p.state !== "waiting") blobEvent(p.descriptor, p.state, p.descriptor.size);
 
+    const queue = plan.filter((p) => p.state === "waiting").map((p) => p.descriptor);
+    // A target that unpacks in manifest order gets the layers in that order: head-of-line first (see InOrderGate).
+    const ordered = target.unpacks ? queue.filter((d) => d.digest !== manifest.config.digest) : [];
+    const position = new Map(ordered.map((d, i) => [d.digest, i]));
+    const gate = ordered.length > 1 ? new InOrderGate(ordered.map((d) => d.size)) : undefined;
+
     const download = async (d: Descriptor): Promise<void> => {
+      const at = position.get(d.digest) ?? -1;
       const writer = await unwrap(target.writer(d, { ref: `berth-pull-${d.digest}`, signal }));
       let committed = false;
       try {
@@ -330,11 +414,18 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
             await unwrap(writer.reset());
           }
           try {
-            await copy(blob.body, writer, d, (n) => {
-              completed += n;
-              fetchedBytes += n;
-              blobEvent(d, "fetching", writer.offset);
-            });
+            await copy(
+              blob.body,
+              writer,
+              d,
+              (n) => {
+                completed += n;
+                fetchedBytes += n;
+                gate?.progress(at, writer.offset);
+                blobEvent(d, "fetching", writer.offset);
+              },
+              gate && at > 0 ? () => gate.ready(at, signal) : undefined,
+            );
             break;
           } catch (e) {
             blob.cancel();
@@ -352,17 +443,18 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
             blobEvent(d, "resuming", writer.offset);
           }
         }
+        gate?.finish(at);
         const c = await writer.commit();
         committed = true;
         if (c.isErr())
           throw new ImageError(c.error.code, `${reference}: ${c.error.message}`, { reference, digest: d.digest });
         blobEvent(d, "done", d.size);
       } finally {
+        gate?.finish(at);
         if (!committed) await writer.close();
       }
     };
 
-    const queue = plan.filter((p) => p.state === "waiting").map((p) => p.descriptor);
     const workers = Math.max(1, Math.min(o.concurrency ?? DEFAULT_PULL_CONCURRENCY, queue.length));
     const failure: { error?: unknown } = {};
     await Promise.all(
@@ -430,8 +522,10 @@ async function copy(
   writer: BlobWriter,
   d: Descriptor,
   progress: (n: number) => void,
+  ready?: () => Promise<void>,
 ): Promise<void> {
   try {
+    if (ready) await ready();
     for await (const chunk of body) {
       if (writer.offset + chunk.byteLength > d.size) {
         throw new ImageError(
@@ -443,6 +537,7 @@ async function copy(
       const w = await writer.write(chunk);
       if (w.isErr()) throw w.error;
       progress(chunk.byteLength);
+      if (ready) await ready();
     }
   } catch (e) {
     if (ImageError.is(e)) throw e;

@@ -265,7 +265,11 @@ describe.skipIf(!s).each(s?.daemons ?? [])("containerd target on $name", (daemon
       cleanups.push(() => {
         proxy.fault = () => undefined;
       });
-      const target: ContainerdTarget = createContainerdTarget(client, { snapshotter: daemon.snapshotter });
+      // The streaming path (the same-host fast path's partial files are covered in local-content.integration.test.ts).
+      const target: ContainerdTarget = createContainerdTarget(client, {
+        snapshotter: daemon.snapshotter,
+        localContent: "off",
+      });
       const controller = new AbortController();
       let layerDigest = "";
       let layerSize = 0;
@@ -311,7 +315,7 @@ describe.skipIf(!s).each(s?.daemons ?? [])("containerd target on $name", (daemon
 
       // The next pull resumes from containerd's offset and completes the image.
       proxy.fault = () => undefined;
-      const resumed = createContainerdTarget(client, { snapshotter: daemon.snapshotter });
+      const resumed = createContainerdTarget(client, { snapshotter: daemon.snapshotter, localContent: "off" });
       const done = must(await pull(viaProxy, { client: registry, target: resumed }));
       expect(done.fetchedBytes).toBeLessThan(layerSize - status.offset + 10_000);
       expect(lines(ctr(daemon, ns, "images", "ls", "-q"))).toEqual([viaProxy]);
