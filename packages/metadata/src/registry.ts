@@ -1,8 +1,8 @@
-import * as nodeCrypto from "node:crypto";
 import createDebug from "debug";
 import { err, ok, type Result } from "neverthrow";
 import { isEndpointId } from "./endpoint-id.js";
 import { MetadataError } from "./errors.js";
+import { SecretMap } from "./secret-map.js";
 import { taskResponseV4 } from "./v4-json.js";
 import type { ContainerState, ContainerStatus, HealthState, TaskState, TaskStatus } from "./v4-types.js";
 
@@ -113,60 +113,6 @@ export interface TaskRegistry extends MetadataProvider, CredentialsProvider {
 }
 
 const CREDENTIALS_ID = /^[A-Za-z0-9._~-]{1,256}$/;
-
-interface Slot<T> {
-  readonly secret: Buffer;
-  value: T;
-}
-
-// `crypto.hash` (Node >= 20.12) digests without allocating a Hash object: about twice as fast as
-// `createHash`, which matters because every request hashes its id. Read off the namespace so older
-// Node 20 releases, which lack the export, still load this module.
-const oneShotHash: typeof nodeCrypto.hash | undefined = nodeCrypto.hash;
-
-/** SHA-256 of a string's UTF-8 bytes, base64-encoded (the Map key). */
-function sha256(text: string): string {
-  return oneShotHash === undefined
-    ? nodeCrypto.createHash("sha256").update(text, "utf8").digest("base64")
-    : oneShotHash("sha256", text, "base64");
-}
-
-/**
- * A map keyed by secret strings whose lookups take the same time whatever the caller sends: the
- * key is the SHA-256 of the secret (so timing of the hash-table probe reveals nothing about the
- * secret itself) and a hit is confirmed with `crypto.timingSafeEqual` on the secret.
- */
-class SecretMap<T> {
-  readonly #slots = new Map<string, Slot<T>>();
-
-  static digest(secret: string): string {
-    return sha256(secret);
-  }
-
-  get(secret: string): T | undefined {
-    const slot = this.#slots.get(sha256(secret));
-    if (slot === undefined) return undefined;
-    const given = Buffer.from(secret, "utf8");
-    if (given.length !== slot.secret.length || !nodeCrypto.timingSafeEqual(given, slot.secret)) return undefined;
-    return slot.value;
-  }
-
-  has(secret: string): boolean {
-    return this.#slots.has(SecretMap.digest(secret));
-  }
-
-  set(secret: string, value: T): void {
-    this.#slots.set(SecretMap.digest(secret), { secret: Buffer.from(secret, "utf8"), value });
-  }
-
-  delete(secret: string): boolean {
-    return this.#slots.delete(SecretMap.digest(secret));
-  }
-
-  clear(): void {
-    this.#slots.clear();
-  }
-}
 
 interface TaskRecord {
   task: TaskState;

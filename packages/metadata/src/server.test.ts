@@ -255,6 +255,23 @@ describe("metadata routes", () => {
     expect(dotdot.status).toBe(301);
     expect(dotdot.headers.location).toBe(`/v4/${curlId}/task`);
     expect((await get(server.url, { path: "/v4//task" })).status).toBe(301);
+    // Dot segments where the id would be, and after a route's tail (the router's clean fast path
+    // must not take them for ids).
+    for (const [path, location] of [
+      ["/v4/./task", "/v4/task"],
+      ["/v3/../task", "/task"],
+      ["/v4/..", "/"],
+      ["/v4/.", "/v4"],
+      [`/v4/${curlId}/task/..`, `/v4/${curlId}`],
+      [`/v4/${curlId}/./task`, `/v4/${curlId}/task`],
+      [`/v3/${curlId}/task/.`, `/v3/${curlId}/task`],
+    ] as const) {
+      const moved = await get(server.url, { path });
+      expect([path, moved.status, moved.headers.location]).toStrictEqual([path, 301, location]);
+    }
+    // A leading dot that is not a dot segment is part of an (unknown) id.
+    const dotted = await get(server.url, { path: "/v4/.x/task" });
+    expect([dotted.status, dotted.headers["content-type"]]).toStrictEqual([404, "application/json"]);
     // An encoded slash decodes into a path separator (as Go's URL.Path): never an id containing '/'.
     const encoded = await get(server.url, { path: `/v4/${curlId}%2Ftask` });
     expect(encoded.status).toBe(200);
@@ -482,6 +499,35 @@ describe("limits", () => {
     expect(body.text).toMatch(/^HTTP\/1\.1 413 /);
     const garbage = await raw(server.port, ["NOT-HTTP\r\n\r\n"]);
     expect(garbage.text).toMatch(/^HTTP\/1\.1 400 /);
+    expect((await get(`${server.url}/v4/${curlId}/task`)).status).toBe(200);
+  });
+
+  it("finds the body headers in any letter case, and cuts off a chunked body over the limit", async () => {
+    const { registry, curlId } = setup();
+    const server = await start({ provider: registry, maxBodyBytes: 1024 });
+    const declared = await raw(server.port, [
+      `GET /v4/${curlId}/task HTTP/1.1\r\nHost: x\r\ncOnTeNt-LeNgTh: 5000\r\n\r\n${"c".repeat(100)}`,
+    ]);
+    expect(declared.text).toMatch(/^HTTP\/1\.1 413 /);
+    const chunk = `400\r\n${"d".repeat(0x400)}\r\n`;
+    const chunked = await raw(
+      server.port,
+      [`GET /v4/${curlId}/task HTTP/1.1\r\nHost: x\r\nTRANSFER-ENCODING: chunked\r\n\r\n`, chunk, chunk, chunk],
+      { gapMs: 20, maxMs: 3000 },
+    );
+    expect(chunked.closedByServer).toBe(true);
+    expect(chunked.elapsedMs).toBeLessThan(2500);
+    // A small chunked body is within the limit: the connection stays open for the next request.
+    const small = await raw(
+      server.port,
+      [
+        `GET /v4/${curlId}/task HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+        `GET /v4/${curlId}/task HTTP/1.1\r\nHost: x\r\n\r\n`,
+      ],
+      { gapMs: 50, maxMs: 600 },
+    );
+    expect(small.closedByServer).toBe(false);
+    expect(small.text.match(/HTTP\/1\.1 200 /g)).toHaveLength(2);
     expect((await get(`${server.url}/v4/${curlId}/task`)).status).toBe(200);
   });
 

@@ -80,10 +80,17 @@ type Route =
     }
   | { readonly kind: "credentials"; readonly id: string };
 
+/** The serialized bodies of one task snapshot: `task` slots are v4, v4 with tags, v3, v3 with tags. */
+interface TaskBodies {
+  readonly task: [Buffer | undefined, Buffer | undefined, Buffer | undefined, Buffer | undefined];
+  readonly containers: Map<string, Buffer>;
+}
+
 const JSON_TYPE = "application/json";
 const TEXT_TYPE = "text/plain; charset=utf-8";
 const THROTTLED_BODY = Buffer.from("You have reached maximum request limit.");
 const NOT_FOUND_BODY = Buffer.from("404 page not found\n");
+const DOT = 0x2e;
 
 /**
  * Parses a decoded, clean path into a route, or undefined (404). `/v2/credentials/<id>` takes the
@@ -99,19 +106,13 @@ function route(path: string): Route | undefined {
   else return undefined;
   const slash = path.indexOf("/", 4);
   if (slash < 0) return { kind: "container", version, id: path.slice(4) };
-  const id = path.slice(4, slash);
-  switch (path.slice(slash + 1)) {
-    case "task":
-      return { kind: "task", version, id };
-    case "taskWithTags":
-      return { kind: "taskWithTags", version, id };
-    case "stats":
-      return { kind: "stats", version, id };
-    case "task/stats":
-      return { kind: "taskStats", version, id };
-    default:
-      return undefined;
-  }
+  // The tail is matched by its length and `endsWith` rather than sliced off and switched on.
+  const rest = path.length - slash - 1;
+  if (rest === 4 && path.endsWith("/task")) return { kind: "task", version, id: path.slice(4, slash) };
+  if (rest === 12 && path.endsWith("/taskWithTags")) return { kind: "taskWithTags", version, id: path.slice(4, slash) };
+  if (rest === 5 && path.endsWith("/stats")) return { kind: "stats", version, id: path.slice(4, slash) };
+  if (rest === 10 && path.endsWith("/task/stats")) return { kind: "taskStats", version, id: path.slice(4, slash) };
+  return undefined;
 }
 
 /** Go's path.Clean, keeping a trailing slash (as gorilla/mux's cleanPath does). */
@@ -232,22 +233,21 @@ export function startMetadataServer(options: MetadataServerOptions): ResultAsync
   const closing = new AbortController();
   // Serialized bodies per task snapshot. Providers hand out the same (frozen) object until the task
   // changes and a new snapshot replaces it, so a change is seen by the next request, and bodies of
-  // replaced snapshots are collected with them.
-  const cache = new WeakMap<TaskState, Map<string, Buffer>>();
+  // replaced snapshots are collected with them. Task bodies sit in fixed slots (no key string is
+  // built or hashed per request); container bodies in a map by version and runtime id.
+  const cache = new WeakMap<TaskState, TaskBodies>();
 
-  function cached(task: TaskState, key: string, build: () => Result<unknown, MetadataError>): Buffer | MetadataError {
-    let perTask = cache.get(task);
-    const hit = perTask?.get(key);
-    if (hit !== undefined) return hit;
-    const built = build();
-    if (built.isErr()) return built.error;
-    const body = Buffer.from(JSON.stringify(built.value));
-    if (perTask === undefined) {
-      perTask = new Map();
-      cache.set(task, perTask);
+  function bodiesOf(task: TaskState): TaskBodies {
+    let bodies = cache.get(task);
+    if (bodies === undefined) {
+      bodies = { task: [undefined, undefined, undefined, undefined], containers: new Map() };
+      cache.set(task, bodies);
     }
-    perTask.set(key, body);
-    return body;
+    return bodies;
+  }
+
+  function serialize(built: Result<unknown, MetadataError>): Buffer | MetadataError {
+    return built.isErr() ? built.error : Buffer.from(JSON.stringify(built.value));
   }
 
   // One object literal per header set rather than fields added to one object per request; the
@@ -324,40 +324,51 @@ export function startMetadataServer(options: MetadataServerOptions): ResultAsync
 
   function serveMetadata(res: ServerResponse, r: Extract<Route, { version: Version }>, entry: EndpointEntry): void {
     const { task, container } = entry;
+    const bodies = bodiesOf(task);
     if (r.kind === "container") {
-      const body = cached(task, `${r.version}c:${container.runtimeId}`, () =>
-        r.version === "v4" ? containerResponseV4(container, task) : containerResponseV3(container, task),
-      );
-      if (body instanceof MetadataError) {
-        log("cannot build container metadata for %s: %s", container.runtimeId, body.message);
-        sendJsonString(
-          res,
-          500,
-          r.version === "v4"
-            ? `unable to generate metadata for container '${container.runtimeId}'`
-            : `Unable to generate metadata for container '${container.runtimeId}'`,
+      const key = `${r.version}:${container.runtimeId}`;
+      let body = bodies.containers.get(key);
+      if (body === undefined) {
+        const built = serialize(
+          r.version === "v4" ? containerResponseV4(container, task) : containerResponseV3(container, task),
         );
-        return;
+        if (built instanceof MetadataError) {
+          log("cannot build container metadata for %s: %s", container.runtimeId, built.message);
+          sendJsonString(
+            res,
+            500,
+            r.version === "v4"
+              ? `unable to generate metadata for container '${container.runtimeId}'`
+              : `Unable to generate metadata for container '${container.runtimeId}'`,
+          );
+          return;
+        }
+        body = built;
+        bodies.containers.set(key, body);
       }
       send(res, 200, JSON_TYPE, body);
       return;
     }
     const withTags = r.kind === "taskWithTags";
-    // Constant keys: the hot path (`/task`) builds no string per request.
-    const key = r.version === "v4" ? (withTags ? "v4tt" : "v4t") : withTags ? "v3tt" : "v3t";
-    const body = cached(task, key, () =>
-      r.version === "v4" ? taskResponseV4(task, { withTags }) : taskResponseV3(task, { withTags }),
-    );
-    if (body instanceof MetadataError) {
-      log("cannot build task metadata for %s: %s", task.arn, body.message);
-      sendJsonString(
-        res,
-        500,
-        r.version === "v4"
-          ? `Unable to generate metadata for v4 task: '${task.arn}'`
-          : `Unable to generate metadata for task: '${task.arn}'`,
+    const slot = (r.version === "v4" ? 0 : 2) + (withTags ? 1 : 0);
+    let body = bodies.task[slot];
+    if (body === undefined) {
+      const built = serialize(
+        r.version === "v4" ? taskResponseV4(task, { withTags }) : taskResponseV3(task, { withTags }),
       );
-      return;
+      if (built instanceof MetadataError) {
+        log("cannot build task metadata for %s: %s", task.arn, built.message);
+        sendJsonString(
+          res,
+          500,
+          r.version === "v4"
+            ? `Unable to generate metadata for v4 task: '${task.arn}'`
+            : `Unable to generate metadata for task: '${task.arn}'`,
+        );
+        return;
+      }
+      body = built;
+      bodies.task[slot] = body;
     }
     send(res, 200, JSON_TYPE, body);
   }
@@ -536,14 +547,18 @@ export function startMetadataServer(options: MetadataServerOptions): ResultAsync
         return;
       }
     }
-    if (needsCleaning(path)) {
+    const r = route(path);
+    // A v3/v4 route has slashes only at fixed places, each followed by a letter except the one
+    // before the id: with a non-empty id that does not start with ".", the path has no "//" or
+    // "/." and is clean without scanning it again.
+    const routedClean = r !== undefined && r.kind !== "credentials" && r.id !== "" && r.id.charCodeAt(0) !== DOT;
+    if (!routedClean && needsCleaning(path)) {
       const location = encodeURI(cleanPath(path)) + (q < 0 ? "" : raw.slice(q));
       res.writeHead(301, { Location: location, "Content-Length": 0 });
       res.end();
       guardWrite(res);
       return;
     }
-    const r = route(path);
     if (r === undefined || (r.kind === "credentials" && credentialsProvider === undefined)) {
       send(res, 404, TEXT_TYPE, NOT_FOUND_BODY);
       return;
