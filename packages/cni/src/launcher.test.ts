@@ -83,6 +83,16 @@ describe("Launcher", () => {
     // The launcher keeps the last environment between runs: what a run does not name must be gone.
     expect(exited(await run(l, req("/usr/bin/env", { env: { B: "2" } }))).stdout).toBe("B=2\n");
     expect(exited(await run(l, req("/usr/bin/env"))).stdout).toBe("");
+    // As many variables as the run before, one of them swapped and one changed: only the new set may remain.
+    const envOf = async (env: Record<string, string>) =>
+      exited(await run(l, req("/usr/bin/env", { env })))
+        .stdout.split("\n")
+        .filter(Boolean)
+        .sort();
+    expect(await envOf({ A: "1", B: "2", C: "3" })).toEqual(["A=1", "B=2", "C=3"]);
+    expect(await envOf({ A: "1", C: "4", D: "5" })).toEqual(["A=1", "C=4", "D=5"]);
+    expect(await envOf({ A: "1", C: "4", D: "5" })).toEqual(["A=1", "C=4", "D=5"]);
+    expect(await envOf({ D: "5" })).toEqual(["D=5"]);
     expect(exited(await run(l, req("/bin/pwd", { cwd: fake.dir }))).stdout).toBe(`${realpathSync(fake.dir)}\n`);
     expect(exited(await run(l, req("/bin/pwd", { cwd: "/" }))).stdout).toBe("/\n");
   });

@@ -245,10 +245,11 @@ export class Launcher {
   /**
    * Runs a plugin through the launcher. `undefined` means the launcher cannot be used: the caller spawns directly.
    * Stopping kills the plugin (SIGKILL) and settles as `stopped` once it was reaped, without waiting for its pipes.
+   * Without `stop` the run cannot be stopped.
    */
-  run(request: LaunchRequest, stop: AbortSignal): Promise<SpawnOutcome> | undefined {
+  run(request: LaunchRequest, stop?: AbortSignal): Promise<SpawnOutcome> | undefined {
     if (this.unavailable !== undefined) return undefined;
-    if (stop.aborted) return Promise.resolve({ kind: "stopped" });
+    if (stop?.aborted) return Promise.resolve({ kind: "stopped" });
     const session = this.current ?? this.start();
     if (session === undefined) return undefined;
     return new Promise<SpawnOutcome>((resolve) => {
@@ -260,7 +261,7 @@ export class Launcher {
         resolve: (outcome) => {
           if (job.settled) return;
           job.settled = true;
-          stop.removeEventListener("abort", onStop);
+          stop?.removeEventListener("abort", onStop);
           session.jobs.delete(job.id);
           if (session.jobs.size === 0) session.setRef(false);
           resolve(outcome);
@@ -282,8 +283,8 @@ export class Launcher {
       ];
       const header = `R ${job.id} ${parts.map((p) => p.length).join(" ")}\n`;
       session.write(Buffer.concat([Buffer.from(header), ...parts]));
-      if (stop.aborted) onStop();
-      else stop.addEventListener("abort", onStop, { once: true });
+      if (stop?.aborted) onStop();
+      else stop?.addEventListener("abort", onStop, { once: true });
     });
   }
 
@@ -364,17 +365,32 @@ class Session {
   // The environment as changes to what the launcher has (see the protocol above); the first request clears it.
   private env: Map<string, string> | undefined;
 
+  // Updated in place: usually only CNI_COMMAND and a few other CNI_* variables change between runs.
   envChanges(want: Readonly<Record<string, string>>): string {
     const parts: string[] = [];
-    const have = this.env;
-    const next = new Map<string, string>();
-    if (have === undefined) parts.push("=");
-    for (const [k, v] of Object.entries(want)) {
-      next.set(k, v);
-      if (have?.get(k) !== v) parts.push(`${k}=${v}`);
+    let have = this.env;
+    if (have === undefined) {
+      parts.push("=");
+      have = new Map();
+      this.env = have;
     }
-    if (have !== undefined) for (const k of have.keys()) if (!next.has(k)) parts.push(k);
-    this.env = next;
+    const keys = Object.keys(want);
+    for (const k of keys) {
+      const v = want[k] as string;
+      if (have.get(k) !== v) {
+        have.set(k, v);
+        parts.push(`${k}=${v}`);
+      }
+    }
+    // More keys than wanted: some were unset.
+    if (have.size > keys.length) {
+      for (const k of have.keys()) {
+        if (!Object.hasOwn(want, k)) {
+          have.delete(k);
+          parts.push(k);
+        }
+      }
+    }
     return parts.join("\0");
   }
 
