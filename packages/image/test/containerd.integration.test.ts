@@ -1,12 +1,6 @@
-// The containerd target against both stack daemons: pull the stack's busybox from the loopback registry into a
-// private namespace, run it with the stack's ctr, check images/snapshots/content/leases with ctr, dedupe on a second
-// pull, an aborted pull (through a slowed fault proxy) that leaves no image but resumable content, and a multi-layer
-// index (gzip, zstd, uncompressed layers) unpacked as a chain. Every namespace is emptied and removed afterwards.
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createContainerd } from "@berth/containerd";
-import { type StackDaemon, stack, uniqueName } from "@berth/testkit";
-import type { Result } from "neverthrow";
+import { stack, uniqueName } from "@berth/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   type ContainerdTarget,
@@ -16,63 +10,11 @@ import {
   pull,
   type RegistryClient,
 } from "../src/index.js";
+import { ctr, lines, must, removeNamespace } from "./containerd-fixtures.js";
 import { deleteManifest, type FaultProxy, image, index, layer, push, startFaultProxy } from "./fixtures.js";
 
 const s = stack();
 const BUSYBOX = `${s?.registry ?? "127.0.0.1:5000"}/berth/busybox:latest`;
-
-function ctr(daemon: StackDaemon, ns: string, ...args: string[]): string {
-  try {
-    return execFileSync(daemon.ctr, ["-a", daemon.address, "-n", ns, ...args], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: 60_000,
-    });
-  } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr ?? "";
-    throw new Error(`ctr ${args.join(" ")} failed: ${stderr.trim() || (e as Error).message}`);
-  }
-}
-
-/** The value of an Ok result; an Err fails the test with its message. */
-function must<T>(r: Result<T, { message: string; code: string }>): T {
-  if (r.isErr()) throw new Error(`${r.error.code}: ${r.error.message}`);
-  return r.value;
-}
-
-function lines(text: string): string[] {
-  return text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "");
-}
-
-/** Removes everything in `ns` (images, leases, containers, snapshots, content, ingests) and the namespace itself. */
-function removeNamespace(daemon: StackDaemon, ns: string): void {
-  const quiet = (...args: string[]) => {
-    try {
-      return ctr(daemon, ns, ...args);
-    } catch {
-      return "";
-    }
-  };
-  for (const c of lines(quiet("containers", "ls", "-q"))) {
-    quiet("tasks", "kill", "-s", "SIGKILL", c);
-    quiet("tasks", "rm", "-f", c);
-    quiet("containers", "rm", c);
-  }
-  for (const i of lines(quiet("images", "ls", "-q"))) quiet("images", "rm", "--sync", i);
-  for (const l of lines(quiet("leases", "ls", "-q"))) quiet("leases", "rm", "--sync", l);
-  for (const r of lines(quiet("content", "active")).slice(1)) quiet("content", "rm", r.split(/\s+/)[0] ?? "");
-  for (let round = 0; round < 10; round++) {
-    const snaps = lines(quiet("snapshots", "ls")).slice(1);
-    if (snaps.length === 0) break;
-    for (const line of snaps) quiet("snapshots", "rm", line.split(/\s+/)[0] ?? "");
-  }
-  const blobs = lines(quiet("content", "ls", "-q"));
-  if (blobs.length > 0) quiet("content", "rm", ...blobs);
-  quiet("namespaces", "rm", ns);
-}
 
 function registryClient(extraPlainHttp: string[] = []): RegistryClient {
   const registries: Record<string, { plainHttp: true }> = { [s?.registry ?? "127.0.0.1:5000"]: { plainHttp: true } };

@@ -1,18 +1,12 @@
-// The containerd target's same-host fast path against both stack daemons: blobs written straight into the daemon's
-// content store directory (`<root>/blobs/berth-partial/<hex>`, then hard-linked to `blobs/sha256/<hex>`) and
-// committed into the namespace by a content write that carries no bytes. Each test pulls a fresh image (busybox's
-// layer plus a layer of random bytes no other namespace holds, so the random one takes the fast path) into a private
-// namespace, which is emptied and removed afterwards with any partial file the test left.
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Containerd, createContainerd } from "@berth/containerd";
-import { type StackDaemon, stack, uniqueName } from "@berth/testkit";
-import type { Result } from "neverthrow";
+import { stack, uniqueName } from "@berth/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ContainerdTarget, createContainerdTarget, createRegistryClient, pull } from "../src/index.js";
+import { ctr, lines, must, removeNamespace } from "./containerd-fixtures.js";
 import {
   blob,
   deleteManifest,
@@ -26,56 +20,6 @@ import {
 
 const s = stack();
 const HOST = s?.registry ?? "127.0.0.1:5000";
-
-function ctr(daemon: StackDaemon, ns: string, ...args: string[]): string {
-  try {
-    return execFileSync(daemon.ctr, ["-a", daemon.address, "-n", ns, ...args], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: 60_000,
-    });
-  } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr ?? "";
-    throw new Error(`ctr ${args.join(" ")} failed: ${stderr.trim() || (e as Error).message}`);
-  }
-}
-
-function must<T>(r: Result<T, { message: string; code: string }>): T {
-  if (r.isErr()) throw new Error(`${r.error.code}: ${r.error.message}`);
-  return r.value;
-}
-
-const lines = (text: string) =>
-  text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "");
-
-function removeNamespace(daemon: StackDaemon, ns: string): void {
-  const quiet = (...args: string[]) => {
-    try {
-      return ctr(daemon, ns, ...args);
-    } catch {
-      return "";
-    }
-  };
-  for (const c of lines(quiet("containers", "ls", "-q"))) {
-    quiet("tasks", "kill", "-s", "SIGKILL", c);
-    quiet("tasks", "rm", "-f", c);
-    quiet("containers", "rm", c);
-  }
-  for (const i of lines(quiet("images", "ls", "-q"))) quiet("images", "rm", "--sync", i);
-  for (const l of lines(quiet("leases", "ls", "-q"))) quiet("leases", "rm", "--sync", l);
-  for (const r of lines(quiet("content", "active")).slice(1)) quiet("content", "rm", r.split(/\s+/)[0] ?? "");
-  for (let round = 0; round < 10; round++) {
-    const snaps = lines(quiet("snapshots", "ls")).slice(1);
-    if (snaps.length === 0) break;
-    for (const line of snaps) quiet("snapshots", "rm", line.split(/\s+/)[0] ?? "");
-  }
-  const blobs = lines(quiet("content", "ls", "-q"));
-  if (blobs.length > 0) quiet("content", "rm", ...blobs);
-  quiet("namespaces", "rm", ns);
-}
 
 /** busybox's single layer (from the stack's OCI layout) with its diff id, to build runnable test images on. */
 function busyboxLayer(): { blob: ReturnType<typeof blob>; diffId: string } {
