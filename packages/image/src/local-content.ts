@@ -7,6 +7,7 @@ import createDebug from "debug";
 import { errAsync, okAsync, type Result, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
+import { openPartial } from "./partial-file.js";
 import type { BlobWriter } from "./target.js";
 
 const debug = createDebug("berth:image:local");
@@ -315,25 +316,9 @@ export class LocalBlobWriter implements BlobWriter {
     busy.add(path);
     try {
       await mkdir(dir, { recursive: true });
-      const file = await open(path, "a+", 0o644);
-      try {
-        let size = (await file.stat()).size;
-        if (size > d.size) {
-          await file.truncate(0);
-          size = 0;
-        }
-        const hash = createHash("sha256");
-        if (size > 0) {
-          for await (const chunk of createReadStream("", { fd: file.fd, start: 0, end: size - 1, autoClose: false })) {
-            hash.update(chunk as Buffer);
-          }
-          debug("resuming %s at %d of %d bytes", path, size, d.size);
-        }
-        return new LocalBlobWriter(file, path, final, d, hash, size, deps);
-      } catch (e) {
-        await file.close();
-        throw e;
-      }
+      const { file, size, hash } = await openPartial(path, "sha256", d.size, 0o644);
+      if (size > 0) debug("resuming %s at %d of %d bytes", path, size, d.size);
+      return new LocalBlobWriter(file, path, final, d, hash, size, deps);
     } catch (e) {
       busy.delete(path);
       throw ioError(`opening ${path}`, e);

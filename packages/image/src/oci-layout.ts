@@ -1,11 +1,11 @@
 import { createHash, type Hash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { type FileHandle, mkdir, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import createDebug from "debug";
 import { errAsync, okAsync, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
+import { openPartial } from "./partial-file.js";
 import { parseDigest } from "./reference.js";
 import type { BlobWriter, ImageRecord, Target, WriterOptions } from "./target.js";
 
@@ -173,15 +173,6 @@ class LayoutWriter implements BlobWriter {
   }
 }
 
-async function hashExisting(path: string, algorithm: string, size: number): Promise<Hash> {
-  const hash = createHash(algorithm);
-  if (size === 0) return hash;
-  for await (const chunk of createReadStream(path, { end: size - 1, highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-  }
-  return hash;
-}
-
 interface IndexJson {
   schemaVersion: number;
   mediaType?: string;
@@ -235,20 +226,9 @@ export function createOciLayoutTarget(directory: string, options: OciLayoutOptio
           await prepare();
           await mkdir(join(directory, "blobs", algorithm), { recursive: true });
           await mkdir(ingest, { recursive: true });
-          const file = await open(path, "a");
-          try {
-            let size = (await file.stat()).size;
-            if (size > descriptor.size) {
-              await file.truncate(0);
-              size = 0;
-            }
-            const hash = await hashExisting(path, algorithm, size);
-            if (size > 0) debug("resuming %s at %d of %d bytes", descriptor.digest, size, descriptor.size);
-            return new LayoutWriter(file, path, blobPath(algorithm, hex), descriptor, hash, size, bufferLimit);
-          } catch (e) {
-            await file.close();
-            throw e;
-          }
+          const { file, size, hash } = await openPartial(path, algorithm, descriptor.size);
+          if (size > 0) debug("resuming %s at %d of %d bytes", descriptor.digest, size, descriptor.size);
+          return new LayoutWriter(file, path, blobPath(algorithm, hex), descriptor, hash, size, bufferLimit);
         })(),
         (e) => ioError(`opening ${path}`, e),
       );
