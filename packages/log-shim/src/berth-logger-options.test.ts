@@ -23,6 +23,7 @@ describe("buildBerthLoggerUri / parseBerthLoggerUri", () => {
       maxBufferSize: "64k",
       cleanupTime: "2s",
       debugFile: "/tmp/d.log",
+      server: "/run/berth/logger 1.sock",
     },
     { driver: { name: "fluentd" } },
     {
@@ -66,6 +67,9 @@ describe("buildBerthLoggerUri / parseBerthLoggerUri", () => {
     expect(
       code(buildBerthLoggerUri(BIN, { driver: { name: "json-file", logPath: "/l" }, mode: "fast" as never })),
     ).toBe("InvalidOption");
+    expect(code(buildBerthLoggerUri(BIN, { driver: { name: "json-file", logPath: "/l" }, server: "l.sock" }))).toBe(
+      "NotAbsolutePath",
+    );
   });
 
   it("refuses foreign and misplaced flags when parsing", () => {
@@ -156,6 +160,7 @@ describe("berth-logger URIs, property: build -> containerd's argv -> parse is th
     const cleanup = maybe(() => pick(["0", "1s", "12s", "500ms"]));
     if (cleanup !== undefined) o.cleanupTime = cleanup;
     if (rand() < 0.3) o.debugFile = `/${text()}`;
+    if (rand() < 0.3) o.server = `/${text()}`;
     return o as unknown as BerthLoggerOptions;
   }
 

@@ -31,6 +31,7 @@ export const BERTH_LOGGER_FLAGS = [
   "container-name",
   "cleanup-time",
   "debug-file",
+  "server",
   "log-path",
   "max-size",
   "max-file",
@@ -114,6 +115,14 @@ export interface BerthLoggerOptions {
    * a logger no stderr). Drops and a final count of lines written and dropped are logged there.
    */
   readonly debugFile?: string;
+  /**
+   * `--server`: absolute path of the unix socket of a resident logger (`berth-logger serve --socket PATH`, or
+   * {@link startBerthLoggerServer} inside an agent). The logger then hands the container's pipes to that process
+   * instead of starting Node for every container, which takes Node's start-up off the container's start. When nothing
+   * serves the socket (or perl, which makes the hand-over, is missing) the logger runs on its own as without the
+   * flag; the server takes the logger's own flags. See the package README, "Resident server".
+   */
+  readonly server?: string;
 }
 
 /** What {@link parseBerthLoggerUri} returns. */
@@ -196,6 +205,8 @@ export function validateBerthLoggerOptions(options: BerthLoggerOptions): Result<
     () => optionalString("container-name", options.containerName),
     () => durationCheck("cleanup-time", options.cleanupTime, 0n, MAX_CLEANUP_TIME_NS),
     () => optionalAbsolutePath("debug-file", options.debugFile, "the logger runs in the shim's working directory"),
+    () =>
+      optionalAbsolutePath("server", options.server, "give the socket path `berth-logger serve --socket` listens on"),
   );
   return problem ? err(problem) : ok(options);
 }
@@ -215,6 +226,7 @@ export function berthLoggerArgs(options: BerthLoggerOptions): Result<LogUriArg[]
       ["container-name", o.containerName],
       ["cleanup-time", o.cleanupTime],
       ["debug-file", o.debugFile],
+      ["server", o.server],
     ];
     if (d.name === "json-file") {
       pairs.push(
@@ -286,6 +298,8 @@ function decodeFlags(flags: FlagSet): Result<BerthLoggerOptions, LogShimError> {
   if (cleanup !== undefined) o.cleanupTime = cleanup;
   const debugFile = takeOptional(flags, "debug-file");
   if (debugFile !== undefined) o.debugFile = debugFile;
+  const server = takeOptional(flags, "server");
+  if (server !== undefined) o.server = server;
   const leftover = flags.unread()[0];
   if (leftover !== undefined) {
     const known = (BERTH_LOGGER_FLAGS as readonly string[]).includes(leftover);

@@ -10,6 +10,8 @@
  * - `NotAbsolutePath`: a path that must be absolute (logger binary, log file, CA file, unix socket) is relative.
  * - `InvalidUri`: a log URI could not be parsed, has an unsupported scheme, a host, a fragment, a bad
  *   percent-escape, or a query containerd would silently drop.
+ * - `ServerFailed`: a resident logger server could not start (another one answers on its socket, or the socket
+ *   cannot be created).
  */
 export type LogShimErrorCode =
   | "MissingOption"
@@ -17,7 +19,8 @@ export type LogShimErrorCode =
   | "ConflictingOptions"
   | "UnknownDriver"
   | "NotAbsolutePath"
-  | "InvalidUri";
+  | "InvalidUri"
+  | "ServerFailed";
 
 /** Options accepted by {@link LogShimError}'s constructor. */
 export interface LogShimErrorOptions {

@@ -8,7 +8,8 @@
  * `Result`.
  *
  * Debug output: `DEBUG=berth:log-shim*` (`berth:log-shim` for URIs, `berth:log-shim:ecs` for ECS mapping,
- * `berth:log-shim:logger` and `berth:log-shim:fluentd` inside berth-logger, sent to its `--debug-file`).
+ * `berth:log-shim:logger` and `berth:log-shim:fluentd` inside berth-logger, sent to its `--debug-file`;
+ * `berth:log-shim:server` in a resident logger, {@link startBerthLoggerServer}).
  *
  * @packageDocumentation
  */
@@ -94,12 +95,19 @@ export {
   type PartialLineMeta,
 } from "./line-splitter.js";
 export {
+  BERTH_LOGGER_HANDED_BACK,
   BERTH_LOGGER_USAGE,
   type BerthLoggerProcess,
   type BerthLoggerStats,
   CONTAINERD_LOGGER_FDS,
   runBerthLogger,
 } from "./logger-runtime.js";
+export {
+  BERTH_LOGGER_PROTOCOL,
+  type BerthLoggerServer,
+  type BerthLoggerServerOptions,
+  startBerthLoggerServer,
+} from "./logger-server.js";
 export { formatRfc3339Nano, wallClockNs } from "./rfc3339.js";
 export {
   buildShimLoggerUri,

@@ -33,13 +33,34 @@ export interface BerthLoggerProcess {
   /** Readable fds of the container's stdout and stderr, and the ready pipe closed once the logger is ready. */
   readonly fds?: { readonly stdout: number; readonly stderr: number; readonly ready: number };
   /**
+   * The container's stdout and stderr as streams the caller already opened (a host such as
+   * {@link startBerthLoggerServer}); read instead of `fds.stdout` / `fds.stderr` and destroyed at the end, also when
+   * the runtime stops early (bad flags, a sink that cannot be opened). Give `readySignalled` with them.
+   */
+  readonly streams?: { readonly stdout: Readable; readonly stderr: Readable };
+  /**
    * True when the ready pipe was already closed before the runtime started (the bin's shell preamble closes fd 5
    * before Node starts, so the container's start overlaps the logger's); the runtime then leaves that fd alone.
    */
   readonly readySignalled?: boolean;
   /** Where usage errors go (containerd gives a logger /dev/null as stderr). */
   readonly errorOut?: (line: string) => void;
+  /**
+   * Set when the runtime is hosted (by {@link startBerthLoggerServer}) rather than being the whole process: the drain
+   * starts when this aborts instead of on SIGTERM, no process signal handler is installed, and `--debug-file` is left
+   * to the host (its debug output is process-wide).
+   */
+  readonly terminate?: AbortSignal;
+  /**
+   * Hosted runtimes only: aborting it hands the container back before its output ended. The runtime stops reading
+   * (what it read is written, a partial line as a partial record), closes its sink and resolves to
+   * {@link BERTH_LOGGER_HANDED_BACK}; the rest stays in the pipes for whoever reads them next.
+   */
+  readonly detach?: AbortSignal;
 }
+
+/** What {@link runBerthLogger} resolves to when its `detach` signal stopped it before the output ended. */
+export const BERTH_LOGGER_HANDED_BACK = 75;
 
 /** What the logger did, as logged at exit. */
 export interface BerthLoggerStats {
@@ -79,6 +100,18 @@ interface Sink {
   writeSync?: (item: unknown) => void;
   discard(items: readonly unknown[]): void;
   close(): Promise<void>;
+}
+
+/**
+ * A stream reading `fd`: pipes and sockets (what containerd gives a logger) without the thread pool, anything else
+ * (a file) as a file stream. Throws when `fd` is not open.
+ * @internal
+ */
+export function fdReader(fd: number): Readable {
+  const st = fstatSync(fd);
+  return st.isFIFO() || st.isSocket()
+    ? new Socket({ fd, readable: true, writable: false })
+    : createReadStream("", { fd });
 }
 
 function sendDebugTo(path: string): void {
@@ -148,7 +181,7 @@ async function openSink(o: BerthLoggerOptions, env: BerthLoggerProcess["env"]): 
  * Runs `berth-logger`: parses its flags, opens the sink (json-file or fluentd), reads the container's stdout and
  * stderr pipes, closes the ready pipe, and forwards every line until both pipes reach EOF; the drain after EOF or
  * SIGTERM (whichever comes first) lasts at most the cleanup time. Resolves to the exit code: 0 after a drain, 2 on
- * bad flags, 1 when the sink cannot be opened.
+ * bad flags, 1 when the sink cannot be opened ({@link BERTH_LOGGER_HANDED_BACK} when a host detached it).
  *
  * Modes: `blocking` lets a slow sink slow the container: json-file writes each read's JSON synchronously before
  * reading on; fluentd stops reading the pipes while more than the buffer size (1 MiB by default) waits for it;
@@ -164,17 +197,25 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     errorOut(BERTH_LOGGER_USAGE);
     return 0;
   }
+  const given = p.streams;
+  const dropStreams = () => {
+    given?.stdout.destroy();
+    given?.stderr.destroy();
+  };
   const parsed = parseBerthLoggerArgv(p.argv);
   if (parsed.isErr()) {
+    dropStreams();
     errorOut(`berth-logger: ${parsed.error.message}\n\n${BERTH_LOGGER_USAGE}`);
     return 2;
   }
   const o = parsed.value;
-  if (o.debugFile !== undefined) sendDebugTo(o.debugFile);
+  const hosted = p.terminate !== undefined;
+  if (o.debugFile !== undefined && !hosted) sendDebugTo(o.debugFile);
   const limits = resolveBerthLoggerLimits(o);
   const nonBlocking = o.mode === "non-blocking";
   const sink = await openSink(o, p.env);
   if (sink instanceof Error) {
+    dropStreams();
     debug("cannot start: %s", sink.message);
     errorOut(`berth-logger: ${sink.message}`);
     return 1;
@@ -284,23 +325,25 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     };
   });
   const onSignal = () => startDrain("SIGTERM");
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
+  const onTerminate = () => startDrain("terminate");
+  if (hosted) p.terminate?.addEventListener("abort", onTerminate, { once: true });
+  else {
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  }
+  if (p.terminate?.aborted) onTerminate();
   const streamEnded = () => {
     ended++;
     if (ended >= 2) startDrain("end of output");
   };
 
-  const open = (fd: number, stream: LogStream) => {
+  const stopReading: Array<() => void> = [];
+  const open = (source: number | Readable, stream: LogStream) => {
     let socket: Readable;
     try {
-      // Pipes and sockets (what containerd gives) read without the thread pool; anything else (a file) as a stream.
-      socket =
-        fstatSync(fd).isFIFO() || fstatSync(fd).isSocket()
-          ? new Socket({ fd, readable: true, writable: false })
-          : createReadStream("", { fd });
+      socket = typeof source === "number" ? fdReader(source) : source;
     } catch (e) {
-      debug("cannot read %s from fd %d: %s", stream, fd, (e as Error).message);
+      debug("cannot read %s from fd %d: %s", stream, source, (e as Error).message);
       streamEnded();
       return;
     }
@@ -321,9 +364,20 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
       finish();
     });
     socket.on("close", finish);
+    // A stream the host opened may have ended before these listeners were attached ('end' comes only after its
+    // buffered data was read, so nothing is lost).
+    if (socket.readableEnded || socket.destroyed) finish();
+    stopReading.push(() => {
+      if (done) return;
+      // Whatever a paused stream holds was read from the pipe: it is logged here, not lost.
+      socket.pause();
+      for (let c = socket.read() as Buffer | null; c !== null; c = socket.read() as Buffer | null) enqueue(stream, c);
+      socket.destroy();
+      finish();
+    });
   };
-  open(fds.stdout, "stdout");
-  open(fds.stderr, "stderr");
+  open(given?.stdout ?? fds.stdout, "stdout");
+  open(given?.stderr ?? fds.stderr, "stderr");
   if (!p.readySignalled) {
     try {
       closeSync(fds.ready);
@@ -331,6 +385,16 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
       debug("ready fd %d: %s", fds.ready, (e as Error).message);
     }
   }
+
+  let detached = false;
+  const onDetach = () => {
+    if (ended >= 2) return;
+    detached = true;
+    debug("handed back after %d ms", Math.round(nowMs() - startedAt));
+    for (const stop of stopReading) stop();
+  };
+  if (p.detach?.aborted) onDetach();
+  else p.detach?.addEventListener("abort", onDetach, { once: true });
 
   const pump = async () => {
     for (;;) {
@@ -361,6 +425,8 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
   };
 
   await Promise.race([pump(), deadline]);
+  p.terminate?.removeEventListener("abort", onTerminate);
+  p.detach?.removeEventListener("abort", onDetach);
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
   if (ended < 2 || queue.length > 0) {
@@ -385,5 +451,5 @@ export async function runBerthLogger(p: BerthLoggerProcess): Promise<number> {
     bytesRead,
     Math.round(nowMs() - startedAt),
   );
-  return 0;
+  return detached ? BERTH_LOGGER_HANDED_BACK : 0;
 }

@@ -1,7 +1,7 @@
 // Log URIs and berth-logger through the real containerd (1.6 and 2.1): ctr starts the tasks (berth's own task
 // API is not used here), containerd's runc shim starts the logger named by the URI.
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -14,6 +14,7 @@ import {
   parseBerthLoggerArgv,
   type ShimLoggerOptions,
   shimLoggerArgs,
+  startBerthLoggerServer,
 } from "../src/index.js";
 import { startForwardReceiver } from "./forward-receiver.js";
 import { type BuiltLogger, buildBerthLoggerBinary } from "./logger-binary.js";
@@ -180,6 +181,63 @@ describe.skipIf(!s).each(s?.daemons ?? [])("log URIs through containerd on $name
     expect(kept.at(-1)).toBe("5000\n");
     const first = Number(kept[0]);
     expect(kept).toEqual(Array.from({ length: 5000 - first + 1 }, (_, i) => `${first + i}\n`));
+  });
+
+  it("resident server: the container's lines are logged by the server, in order, 100k intact", async () => {
+    const socketPath = join(dir, "server-1.sock");
+    const server = (await startBerthLoggerServer({ socketPath }))._unsafeUnwrap();
+    try {
+      const log = join(dir, "server-1", "c.log");
+      const uri = buildBerthLoggerUri(logger?.path ?? "", {
+        driver: { name: "json-file", logPath: log },
+        server: socketPath,
+      });
+      await runTask(
+        uri._unsafeUnwrap(),
+        'for i in $(seq 1 200); do echo "out $i"; echo "err $i" >&2; done; seq 1 100000',
+      );
+      const records = readRecords(log);
+      const of = (stream: string) => records.filter((r) => r.stream === stream).map((r) => r.log);
+      expect(of("stderr")).toEqual(Array.from({ length: 200 }, (_, i) => `err ${i + 1}\n`));
+      expect(of("stdout")).toEqual([
+        ...Array.from({ length: 200 }, (_, i) => `out ${i + 1}\n`),
+        ...Array.from({ length: 100_000 }, (_, i) => `${i + 1}\n`),
+      ]);
+      // Through the server, not a logger of its own: the shim's logger only handed the pipes over.
+      expect(server.served).toBe(1);
+      expect(server.sessions).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("resident server killed mid-run: the container's own logger takes over, nothing lost, never blocked", async () => {
+    const socketPath = join(dir, "server-2.sock");
+    const serverLog = join(dir, "server-2-debug.log");
+    const proc = spawn("sh", [logger?.path ?? "", "serve", "--socket", socketPath, "--debug-file", serverLog], {
+      stdio: "ignore",
+    });
+    try {
+      for (let i = 0; i < 200 && !existsSync(socketPath); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(existsSync(socketPath)).toBe(true);
+      const log = join(dir, "server-2", "c.log");
+      const uri = buildBerthLoggerUri(logger?.path ?? "", {
+        driver: { name: "json-file", logPath: log },
+        server: socketPath,
+      });
+      const task = runTask(uri._unsafeUnwrap(), "seq 1 50000; sleep 2; seq 50001 100000");
+      for (let i = 0; i < 200 && !(existsSync(log) && readRecords(log).length === 50_000); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(readRecords(log)).toHaveLength(50_000);
+      proc.kill("SIGKILL");
+      await task;
+      expect(readRecords(log).map((r) => r.log)).toEqual(Array.from({ length: 100_000 }, (_, i) => `${i + 1}\n`));
+      expect(readFileSync(serverLog, "utf8")).toContain("container");
+    } finally {
+      proc.kill("SIGKILL");
+      rmSync(socketPath, { force: true });
+    }
   });
 
   it("fluentd: a forward receiver on loopback receives the records", async () => {
