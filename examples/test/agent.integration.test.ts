@@ -2,6 +2,7 @@ import { randomInt } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Containerd } from "@berth/containerd";
+import { startBerthLoggerServer } from "@berth/log-shim";
 import { stack } from "@berth/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ociLayoutImages, registryImages } from "../src/agent/images.js";
@@ -41,68 +42,80 @@ describe.skipIf(!s?.testImageLayout || !existsSync(LOGGER)).each(s?.daemons ?? [
       if (!def.ok) throw def.error;
       const output: Record<string, string> = {};
       const events: string[] = [];
-      const started = await runTask(def.value, {
-        containerd: client,
-        cniPath: s?.cniPath ?? "",
-        images: ociLayoutImages(s?.testImageLayout ?? ""),
-        bridge,
-        subnet,
-        stateDir: dir,
-        snapshotter: daemon.snapshotter,
-        loggerBinary: LOGGER,
-        onOutput: (name, _stream, chunk) => {
-          output[name] = (output[name] ?? "") + chunk.toString("utf8");
-        },
-        onEvent: (e) => events.push(e.kind === "started" || e.kind === "exited" ? `${e.kind} ${e.container}` : e.kind),
-      });
-      if (!started.ok) throw started.error;
-      task = started.value;
-      const t = task;
-      expect(t.ip.startsWith(subnet.slice(0, subnet.lastIndexOf(".")))).toBe(true);
-      expect(events.slice(0, 5)).toEqual(["network", "images", "metadata", "started app", "started sidecar"]);
+      // The app's json-file log goes through a resident berth-logger in this process (the ENI test below runs the
+      // standalone one).
+      const loggerServer = (await startBerthLoggerServer({ socketPath: join(dir, "logger.sock") }))._unsafeUnwrap();
+      try {
+        const started = await runTask(def.value, {
+          containerd: client,
+          cniPath: s?.cniPath ?? "",
+          images: ociLayoutImages(s?.testImageLayout ?? ""),
+          bridge,
+          subnet,
+          stateDir: dir,
+          snapshotter: daemon.snapshotter,
+          loggerBinary: LOGGER,
+          loggerServer: loggerServer.socketPath,
+          onOutput: (name, _stream, chunk) => {
+            output[name] = (output[name] ?? "") + chunk.toString("utf8");
+          },
+          onEvent: (e) =>
+            events.push(e.kind === "started" || e.kind === "exited" ? `${e.kind} ${e.container}` : e.kind),
+        });
+        if (!started.ok) throw started.error;
+        task = started.value;
+        const t = task;
+        expect(t.ip.startsWith(subnet.slice(0, subnet.lastIndexOf(".")))).toBe(true);
+        expect(events.slice(0, 5)).toEqual(["network", "images", "metadata", "started app", "started sidecar"]);
 
-      // The sidecar (non-essential) reads its own task metadata and the app's page over the task's network.
-      const sidecar = t.containers.find((c) => c.name === "sidecar");
-      expect(await sidecar?.exited).toBe(0);
-      const printed = output.sidecar ?? "";
-      expect(printed).toContain(`"TaskARN":"${t.arn}"`);
-      expect(printed).toContain(`"IPv4Addresses":["${t.ip}"]`);
-      expect(printed).toContain("app: hello from the berth sample app");
+        // The sidecar (non-essential) reads its own task metadata and the app's page over the task's network.
+        const sidecar = t.containers.find((c) => c.name === "sidecar");
+        expect(await sidecar?.exited).toBe(0);
+        const printed = output.sidecar ?? "";
+        expect(printed).toContain(`"TaskARN":"${t.arn}"`);
+        expect(printed).toContain(`"IPv4Addresses":["${t.ip}"]`);
+        expect(printed).toContain("app: hello from the berth sample app");
 
-      // The app is reachable from the host on the task's IP; its log goes to the json-file.
-      const page = await fetch(`http://${t.ip}:8080/`).then((r) => r.text());
-      expect(page).toBe("hello from the berth sample app\n");
-      const app = t.containers.find((c) => c.name === "app");
-      // httpd -v logs each request to stderr, which berth-logger writes as json-file lines.
-      const logPath = app?.logPath ?? "";
-      let log = "";
-      for (let i = 0; i < 50 && !log.includes("response:200"); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
+        // The app is reachable from the host on the task's IP; its log goes to the json-file.
+        const page = await fetch(`http://${t.ip}:8080/`).then((r) => r.text());
+        expect(page).toBe("hello from the berth sample app\n");
+        const app = t.containers.find((c) => c.name === "app");
+        // httpd -v logs each request to stderr, which berth-logger writes as json-file lines.
+        const logPath = app?.logPath ?? "";
+        let log = "";
+        for (let i = 0; i < 50 && !log.includes("response:200"); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
+        }
+        const line = log.split("\n").find((l) => l.includes("response:200")) ?? "{}";
+        expect(JSON.parse(line)).toMatchObject({ stream: "stderr", log: expect.stringContaining("response:200") });
+        expect(loggerServer.served).toBe(1);
+
+        // The sidecar's exit did not stop the task: the app still runs.
+        expect((await client.tasks.get(app?.id ?? ""))._unsafeUnwrap().status).toBe("running");
+
+        const netnsPath = t.netnsPath;
+        const stopped = await t.stop({ graceMs: 2000 });
+        task = undefined;
+        if (!stopped.ok) throw stopped.error;
+        expect(await t.done).toBe("stopped");
+
+        expect(existsSync(netnsPath)).toBe(false);
+        expect(quiet("ip", ["-o", "link", "show", "master", bridge]).trim()).toBe("");
+        expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
+        expect((await client.tasks.list())._unsafeUnwrap()).toEqual([]);
+        expect((await client.leases.list())._unsafeUnwrap()).toEqual([]);
+        const snaps = (await client.snapshots(daemon.snapshotter).list())._unsafeUnwrap();
+        expect(snaps.filter((x) => x.name.startsWith(t.id))).toEqual([]);
+        const cache = join(dir, "cni-cache");
+        const cached = existsSync(cache) ? readdirSync(cache, { recursive: true }).map(String) : [];
+        expect(cached.filter((f) => f.includes(t.id))).toEqual([]);
+        expect(existsSync(join("/etc/netns", `berth-${t.id}`))).toBe(false);
+        // The app's logger finished with its container.
+        expect(loggerServer.sessions).toBe(0);
+      } finally {
+        await loggerServer.close();
       }
-      const line = log.split("\n").find((l) => l.includes("response:200")) ?? "{}";
-      expect(JSON.parse(line)).toMatchObject({ stream: "stderr", log: expect.stringContaining("response:200") });
-
-      // The sidecar's exit did not stop the task: the app still runs.
-      expect((await client.tasks.get(app?.id ?? ""))._unsafeUnwrap().status).toBe("running");
-
-      const netnsPath = t.netnsPath;
-      const stopped = await t.stop({ graceMs: 2000 });
-      task = undefined;
-      if (!stopped.ok) throw stopped.error;
-      expect(await t.done).toBe("stopped");
-
-      expect(existsSync(netnsPath)).toBe(false);
-      expect(quiet("ip", ["-o", "link", "show", "master", bridge]).trim()).toBe("");
-      expect((await client.containers.list())._unsafeUnwrap()).toEqual([]);
-      expect((await client.tasks.list())._unsafeUnwrap()).toEqual([]);
-      expect((await client.leases.list())._unsafeUnwrap()).toEqual([]);
-      const snaps = (await client.snapshots(daemon.snapshotter).list())._unsafeUnwrap();
-      expect(snaps.filter((x) => x.name.startsWith(t.id))).toEqual([]);
-      const cache = join(dir, "cni-cache");
-      const cached = existsSync(cache) ? readdirSync(cache, { recursive: true }).map(String) : [];
-      expect(cached.filter((f) => f.includes(t.id))).toEqual([]);
-      expect(existsSync(join("/etc/netns", `berth-${t.id}`))).toBe(false);
     });
 
     it("runs the sample in ENI mode (veth end moved in by host-device, static IPAM) and removes the pair", async () => {

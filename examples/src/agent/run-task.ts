@@ -101,6 +101,12 @@ export interface AgentOptions {
   readonly environmentFiles?: EnvironmentFileProvider;
   /** Absolute path of the `berth-logger` binary, needed by containers with a `json-file` logConfiguration. */
   readonly loggerBinary?: string;
+  /**
+   * Socket of a resident berth-logger (`startBerthLoggerServer` in this process, or `berth-logger serve`): the
+   * containers' loggers hand their pipes to it instead of starting Node each (`--server`; they run standalone when
+   * nothing answers, and carry on standalone when it goes away).
+   */
+  readonly loggerServer?: string;
   /** Grace period between SIGTERM and SIGKILL when stopping (default {@link DEFAULT_STOP_GRACE_MS}). */
   readonly stopGraceMs?: number;
   /** The ECS cluster name reported in metadata (default `berth`). */
@@ -595,6 +601,7 @@ export async function runTask(def: TaskDefinition, options: AgentOptions): Promi
           name: "json-file",
           logPath,
         },
+        ...(options.loggerServer === undefined ? {} : { server: options.loggerServer }),
       });
       if (uri.isErr()) {
         return fail(new AgentError("ContainerFailed", `${c.name}: ${uri.error.message}`, { container: c.name }));

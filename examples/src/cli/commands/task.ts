@@ -67,6 +67,8 @@ in the background), which restarts its metadata endpoint and stops it when an es
   --env-files-dir resolve containers' environmentFiles[].value (arn:aws:s3:::bucket/key.env or a relative name) as
                   files in this directory
   --logger        berth-logger binary for json-file logs (default: the repository's log-shim build)
+  --logger-server socket of a resident berth-logger (berth-logger serve --socket PATH) the loggers hand their
+                  pipes to; standalone loggers when nothing answers there
   --snapshotter   snapshotter (default overlayfs)
   --grace-ms      SIGTERM-to-SIGKILL grace period on stop (default ${DEFAULT_STOP_GRACE_MS}; for attach: the task's own)`;
 
@@ -144,6 +146,7 @@ async function run(args: readonly string[]): Promise<number> {
       "image-layout": { type: "string" },
       "plain-http": { type: "string", multiple: true },
       logger: { type: "string" },
+      "logger-server": { type: "string" },
       "secrets-dir": { type: "string" },
       "env-files-dir": { type: "string" },
       snapshotter: { type: "string", default: "overlayfs" },
@@ -226,6 +229,7 @@ async function run(args: readonly string[]): Promise<number> {
       stopGraceMs: graceMs,
       signal: controller.signal,
       ...(existsSync(logger) ? { loggerBinary: logger } : {}),
+      ...(v["logger-server"] === undefined ? {} : { loggerServer: resolve(v["logger-server"]) }),
       ...(v["secrets-dir"] === undefined ? {} : { secrets: fileSecrets(resolve(v["secrets-dir"])) }),
       ...(v["env-files-dir"] === undefined
         ? {}
