@@ -10,6 +10,9 @@
 // `pull-containerd-<v>-stream` runs the same target with `localContent: "off"` (every byte through Content.Write),
 // and on containerd 2.x `pull-containerd-2.1-transfer` runs it with `transfer` (the pull handed to the daemon's
 // Transfer service after berth resolves and plans it), both against the same ctr.
+// Every run's clean-up ends with `sync` (untimed): a pull leaves up to ~1 GB of dirty pages (blobs, unpacked files),
+// and the next run, whichever side it is, would otherwise share the disk and the CPU with their writeback (the side
+// that follows two pulls in a row, ABBA order, paid most).
 // BERTH_BENCH_PULL=name,name (comparison names) runs only those comparisons.
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -143,6 +146,11 @@ const rows = (text: string) =>
     .map((l) => l.trim())
     .filter((l) => l !== "");
 
+/** Writes back what the last run left dirty, so that the next run does not compete with it. */
+function settle(): void {
+  execFileSync("sync");
+}
+
 /** Empties and removes a namespace: images, leases, snapshots (children first), content; returns leftovers. */
 function dropNamespace(daemon: StackDaemon, ns: string): number {
   for (const i of rows(ctrQuiet(daemon, ns, "images", "ls", "-q"))) ctrQuiet(daemon, ns, "images", "rm", "--sync", i);
@@ -184,7 +192,10 @@ export const pullBenchmark: Benchmark = {
     const totalBytes = blobFiles.reduce((n, f) => n + statSync(f).size, 0);
     const mbps = (ms: number) => `${(totalBytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
     const scratch: string[] = [];
-    const cleanup = (d: string) => rmSync(d, { recursive: true, force: true });
+    const cleanup = (d: string) => {
+      rmSync(d, { recursive: true, force: true });
+      settle();
+    };
 
     const berth: Side = {
       name: "berth",
@@ -263,6 +274,7 @@ export const pullBenchmark: Benchmark = {
       const finish = (side: string, ns: string, ms: number) => {
         const snapshots = rows(ctrQuiet(daemon, ns, "snapshots", "ls")).length - 1;
         const left = dropNamespace(daemon, ns);
+        settle();
         console.log(
           `  ${side} ${ms.toFixed(0)} ms ${mbps(ms)} (${snapshots} snapshots; ${left} blobs left after cleanup)`,
         );

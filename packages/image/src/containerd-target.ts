@@ -620,12 +620,15 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
             { digest: layer.digest },
           );
         }
-        await abortable(slot(layer.digest).promise, signal);
+        // The snapshot is prepared before the layer's blob is in (as containerd's own unpacker does), so Diff.Apply
+        // starts the moment the commit lands instead of after one more metadata transaction.
         const key = `extract-${randomBytes(6).toString("hex")} ${chainId}`;
-        const started = Date.now();
-        report({ index: i, digest: layer.digest, state: "unpacking" });
         const mounts = await unwrap(snaps.prepare(key, parent, {}, { ...call, signal }));
+        let started = Date.now();
         try {
+          await abortable(slot(layer.digest).promise, signal);
+          started = Date.now();
+          report({ index: i, digest: layer.digest, state: "unpacking" });
           const applied = await unwrap(client.diff.apply(layer, mounts, { ...call, signal }));
           if (applied.digest !== ids[i]) {
             throw new ImageError(
