@@ -244,7 +244,8 @@ async function execAsync(
 }
 
 function lostPid(outcome: Outcome): string {
-  return outcome.kind === "lost" && outcome.pid > 0 ? `pid ${outcome.pid}, now killed` : "its pid is unknown";
+  if (outcome.kind !== "lost" || !outcome.killed) return "its pid is unknown";
+  return outcome.pid > 0 ? `pid ${outcome.pid}, now killed` : "the plugin, if it had started, was killed with it";
 }
 
 // Through the launcher when allowed and usable; a run handed back by a launcher that died before it was ready (so

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FakePluginDir, fakePluginDir } from "../test/fake-plugins.js";
 import { execPlugin } from "./exec.js";
-import { Launcher, type LaunchRequest, launcher, type SpawnOutcome } from "./launcher.js";
+import { LAUNCHER_COMMAND, Launcher, type LaunchRequest, launcher, type SpawnOutcome } from "./launcher.js";
 
 const never = new AbortController().signal;
 let fake: FakePluginDir;
@@ -30,6 +30,17 @@ afterEach(() => {
 afterAll(() => {
   launcher.kill();
 });
+
+// Prints the shell's SigBlk and SigIgn lines with builtins only: a forked reader (grep) could catch the shell in the
+// moment around a fork in which dash blocks every signal.
+const SIGNAL_STATE = 'while read -r k v; do case "$k" in SigBlk:|SigIgn:) echo "$k $v";; esac; done < /proc/$$/status';
+
+// Lists the shell's fds on one line ("0, 1, 10, 2"), with no pipeline: a shell holds the pipes of a pipeline open
+// while its commands run.
+const FD_LIST = "ls -m -w 0 /proc/$$/fd";
+
+// The launcher as it runs where the system call numbers it uses are unknown (the last two arguments: prctl, dup3).
+const fallbackCommand = [...LAUNCHER_COMMAND.slice(0, -2), "0", "0"];
 
 function req(path: string, extra: Partial<LaunchRequest> = {}): LaunchRequest {
   return { path, env: {}, stdin: "", cwd: process.cwd(), ...extra };
@@ -102,17 +113,14 @@ describe("Launcher", () => {
     // its own state (SIGPIPE ignored, its pipes to Node, the exec-status pipe) may leak into the plugin.
     const path = fake.add(
       "state",
-      [
-        "cat >/dev/null",
-        "grep -E '^Sig(Blk|Ign)' /proc/$$/status",
-        "ls /proc/$$/fd | sort -n | tr '\\n' ' '; echo",
-        "for f in 0 1 2; do stat -L -c %F /proc/$$/fd/$f; done",
-      ].join("\n"),
+      ["cat >/dev/null", SIGNAL_STATE, FD_LIST, "for f in 0 1 2; do stat -L -c %F /proc/$$/fd/$f; done"].join("\n"),
     );
     const viaLauncher = exited(await run(l, req(path, { env: { CNI_COMMAND: "DEL" }, stdin: "{}" })));
     expect(viaLauncher).toMatchObject({ code: 0, stderr: "" });
+    // The launcher sets no mask itself: its plugins get its own, which Node's spawn leaves empty.
+    expect(readFileSync(`/proc/${l.pid}/status`, "utf8")).toContain("SigBlk:\t0000000000000000\n");
     const lines = viaLauncher.stdout.split("\n");
-    expect(lines.slice(0, 2)).toEqual(["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"]);
+    expect(lines.slice(0, 2)).toEqual(["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"]);
     // stdin, stdout and stderr are pipes, as libcni's (Go's os.Pipe); Node's own spawn uses socket pairs.
     expect(lines.slice(3, 6)).toEqual(["fifo", "fifo", "fifo"]);
     const direct = (
@@ -126,8 +134,48 @@ describe("Launcher", () => {
     // moment, so those are left out of the baseline.
     const directLines = direct.stdout.split("\n");
     expect(lines.slice(0, 2)).toEqual(directLines.slice(0, 2));
-    const fds = (line: string | undefined) => (line ?? "").trim().split(" ").map(Number);
+    const fds = (line: string | undefined) =>
+      (line ?? "")
+        .split(",")
+        .map(Number)
+        .sort((x, y) => x - y);
     expect(fds(lines[2])).toEqual([0, 1, 2, ...fds(directLines[2]).filter((fd) => fd >= 10)]);
+  });
+
+  it("starts plugins in the same state without the system calls it uses by number (other architectures)", async () => {
+    // prctl and dup3 unknown: perl's open-dup puts the pipes on fds 0-2, and nothing asks for PR_SET_PDEATHSIG.
+    const path = fake.add(
+      "state",
+      [
+        "cat",
+        SIGNAL_STATE,
+        FD_LIST,
+        "for f in 0 1 2; do stat -L -c %F /proc/$$/fd/$f; done",
+        "cut -d' ' -f1 /proc/$$/stat >&2",
+      ].join("\n"),
+    );
+    const fallback = new Launcher(fallbackCommand);
+    try {
+      const a = exited(await run(l, req(path, { env: { A: "1" }, stdin: "in\n" })));
+      const b = exited(await run(fallback, req(path, { env: { A: "1" }, stdin: "in\n" })));
+      expect(a).toMatchObject({ code: 0 });
+      expect(a.stdout).toMatch(/^in\nSigBlk: 0{16}\nSigIgn: 0{16}\n/);
+      expect(b.stdout).toBe(a.stdout);
+      // Both printed their pid on stderr, so stderr reached Node on both.
+      expect(Number(b.stderr)).toBeGreaterThan(0);
+      // And both launchers are still fine.
+      expect(exited(await run(fallback, req("/bin/true"))).code).toBe(0);
+    } finally {
+      fallback.kill();
+    }
+  });
+
+  it("loads no compiled perl module (each adds pages that make every fork dearer)", async () => {
+    expect(exited(await run(l, req("/bin/true"))).code).toBe(0);
+    const maps = readFileSync(`/proc/${l.pid}/maps`, "utf8");
+    expect(maps).toMatch(/\/perl\b/);
+    // XS modules (POSIX, Fcntl, ...) are shared objects under .../auto/<Module>/.
+    expect(maps).not.toMatch(/\/auto\/\S+\.so/);
   });
 
   it("passes a large stdin and relays large stdout and stderr intact", async () => {
@@ -137,6 +185,26 @@ describe("Launcher", () => {
     expect(out.code).toBe(0);
     expect(out.stdout).toBe(stdin);
     expect(out.stderr).toBe(`${Array.from({ length: 100_000 }, (_, i) => i + 1).join("\n")}\n`);
+  });
+
+  it("reads the output of a plugin that is still running once it outgrows a pipe", async () => {
+    // Output is read at exit, or after a short while: a plugin that writes more than a pipe holds and then waits
+    // must not block on its stdout forever.
+    const marker = join(fake.dir, "written");
+    const controller = new AbortController();
+    const running = run(
+      l,
+      req(fake.add("big", `head -c 300000 /dev/zero; touch "${marker}"; exec sleep 30`)),
+      controller.signal,
+    );
+    try {
+      const started = Date.now();
+      await waitFor(() => existsSync(marker), "the plugin to write all its output");
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      controller.abort();
+    }
+    expect(await running).toEqual({ kind: "stopped" });
   });
 
   it("reports exit codes, killing signals and exec errors by errno", async () => {
@@ -214,7 +282,8 @@ describe("Launcher", () => {
     const pid = await pidFrom(pidFile);
     const first = l.pid as number;
     l.kill();
-    expect(await running).toEqual({ kind: "lost", pid });
+    // Guarded (PR_SET_PDEATHSIG): this process never learnt the pid, so only the kernel can have killed the plugin.
+    expect(await running).toEqual({ kind: "lost", pid: 0, killed: true });
     await waitFor(() => !isAlive(pid), "the plugin to die");
     expect(exited(await run(l, req("/bin/true"))).code).toBe(0);
     expect(l.pid).not.toBe(first);
@@ -222,13 +291,29 @@ describe("Launcher", () => {
     expect(l.unavailableReason).toBeUndefined();
   });
 
+  it("without PR_SET_PDEATHSIG, learns each plugin's pid and kills the plugin itself when the launcher dies", async () => {
+    const unguarded = new Launcher(fallbackCommand);
+    try {
+      const pidFile = join(fake.dir, "pid");
+      const running = run(unguarded, req(fake.add("hang", `echo $$ > "${pidFile}"; exec sleep 30`)));
+      const pid = await pidFrom(pidFile);
+      // The pid ("S") was sent before the plugin could write its pid file; let it arrive.
+      await new Promise((r) => setTimeout(r, 100));
+      unguarded.kill();
+      expect(await running).toEqual({ kind: "lost", pid, killed: true });
+      await waitFor(() => !isAlive(pid), "the plugin to die");
+    } finally {
+      unguarded.kill();
+    }
+  });
+
   it("fails the runs it had not started yet when it dies after it was ready, and is restarted", async () => {
     // A launcher that is ready, then dies on its first request without starting it: the run cannot know that
     // nothing ran, so it fails rather than running twice; the next run gets a new launcher.
     const broken = new Launcher(["sh", "-c", "echo ready $$; read x; exit 1"]);
-    expect(await run(broken, req("/bin/true"))).toEqual({ kind: "lost", pid: 0 });
+    expect(await run(broken, req("/bin/true"))).toEqual({ kind: "lost", pid: 0, killed: false });
     expect(broken.unavailableReason).toBeUndefined();
-    expect(await run(broken, req("/bin/true"))).toEqual({ kind: "lost", pid: 0 });
+    expect(await run(broken, req("/bin/true"))).toEqual({ kind: "lost", pid: 0, killed: false });
   });
 
   it.each([["/bin/false"], ["/nonexistent/perl"]])(
@@ -260,7 +345,9 @@ describe("execPlugin through the launcher", () => {
     launcher.kill();
     const e = (await running)._unsafeUnwrapErr();
     expect(e).toMatchObject({ code: "IOFailure", plugin: "fake", network: "n1" });
-    expect(e.message).toContain(`launcher died while the plugin ran (pid ${pid}`);
+    expect(e.message).toContain(
+      "launcher died while the plugin ran (the plugin, if it had started, was killed with it)",
+    );
     await waitFor(() => !isAlive(pid), "the plugin to die");
     const ok = fake.add("ok", `echo '{"cniVersion":"1.0.0"}'`);
     const r = await execPlugin({ plugin: "fake", path: ok, env: { CNI_COMMAND: "ADD" }, stdin: "{}" });

@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { constants as fsConstants } from "node:fs";
 import type { Socket } from "node:net";
 import { constants } from "node:os";
 import createDebug from "debug";
@@ -12,8 +13,12 @@ const debug = createDebug("berth:cni:launcher");
 export type SpawnOutcome =
   | { readonly kind: "spawn-error"; readonly cause: unknown }
   | { readonly kind: "stopped" }
-  /** The launcher died while the plugin ran: its output is lost and the plugin was killed (pid 0: pid unknown). */
-  | { readonly kind: "lost"; readonly pid: number }
+  /**
+   * The launcher died while the run was in flight: its output is lost. `killed`: the plugin is dead or never started
+   * (the kernel killed it with the launcher, or this process killed `pid`); false only when the launcher could not
+   * guard its plugins and had not sent the pid yet (pid 0).
+   */
+  | { readonly kind: "lost"; readonly pid: number; readonly killed: boolean }
   /** The launcher died before it started the plugin: run it again. */
   | { readonly kind: "retry" }
   | {
@@ -44,8 +49,9 @@ export interface LaunchRequest {
 //        env: NUL-separated changes to the previous request's environment: "K=V" sets, "K" unsets, "=" clears all
 //   "K <id>\n"                                           SIGKILL the run's plugin unless it was already reaped
 // Replies (perl -> Node):
-//   "ready <pid>\n"            once, at start
-//   "S <id> <pid>\n"           the plugin's process was forked and has exec'd
+//   "ready <pid> <guarded>\n"  once, at start; guarded 1: every plugin is started with PR_SET_PDEATHSIG (SIGKILL),
+//                              so it dies with the launcher, and no "S" is sent
+//   "S <id> <pid>\n"           unguarded only: the plugin's process was forked and has exec'd
 //   "E <id> <errno>\n"         chdir, fork or exec failed with this errno (exec errors come back through a
 //                              close-on-exec pipe, as in libuv); nothing runs
 //   "Q <id> <status>\n"        a plugin that was to be killed ("K") is reaped (now or before), raw wait status
@@ -55,24 +61,43 @@ export interface LaunchRequest {
 // The launcher's own working directory and environment are set to the request's before the fork (nothing else
 // stays in %ENV; only changes are sent, cheaper for both sides than the whole environment every time). So are the
 // plugin's stdin/stdout/stderr (its pipes are put on fds 0-2 of the launcher around the fork) and SIGPIPE's default
-// disposition (the signal mask stays empty): the child does nothing but exec. Plugins start with default
+// disposition: the child does nothing but exec (and, where guarded, one prctl). Plugins start with default
 // dispositions, an empty signal mask, exactly the environment given, stdin/stdout/stderr on pipes and no other fd
-// (perl opens everything above fd 2 close-on-exec).
+// (perl opens everything above fd 2 close-on-exec). The mask needs no code: Node's spawn (libuv) starts the launcher
+// with an empty one, perl blocks signals only around a fork and gives the child the mask it had before, and the
+// launcher forks only from its main loop, never from its SIGCHLD handler (during which perl blocks SIGCHLD).
 const LAUNCHER_SCRIPT = String.raw`
-use strict; use warnings; use POSIX (); use Fcntl ();
+# No modules, not even the ones perl loads on demand (Errno for %!): every page this process holds makes each fork
+# dearer (POSIX alone adds 2 MB, Errno 250 KB). The Linux constants it needs come from Node in @ARGV: O_NONBLOCK,
+# EINTR, EAGAIN and the numbers of the exit_group, prctl and dup3 system calls (0 when not known for this
+# architecture). F_SETFL (4), WNOHANG (1), PR_SET_PDEATHSIG (1) and SIGKILL (9) are the same on every Linux
+# architecture. Numbers, not strings: fcntl and syscall pass a string as a pointer.
+my ($O_NONBLOCK, $EINTR, $EAGAIN, $SYS_exit_group, $SYS_prctl, $SYS_dup3) = map { $_ + 0 } @ARGV;
+my $me = $$;
+my $LAZY = 0.2;
+# Leaves a child that could not exec at once, as _exit does: exit_group by number skips perl's exit (END blocks,
+# global destruction, flushing handles), work that would only copy pages shared with the launcher. Without the
+# number, exit: this script has no END block, no object, and never buffers output (syswrite only).
+sub quit { syscall($SYS_exit_group, 127) if $SYS_exit_group; exit 127 }
+# Puts three handles on fds 0-2 (without close-on-exec): dup3 by number is one system call each; perl's open of
+# STDIN/STDOUT/STDERR as a dup (which keeps fds 0-2 too) takes six and allocates.
+sub std {
+  if ($SYS_dup3) { syscall($SYS_dup3, fileno($_[$_]), $_, 0) for 0 .. 2; return }
+  open(STDIN, '<&', $_[0]); open(STDOUT, '>&', $_[1]); open(STDERR, '>&', $_[2]);
+}
 $SIG{PIPE} = 'IGNORE';
-POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new());
 binmode STDIN; binmode STDOUT;
 # Copies of fds 0-2 (the pipes to Node), to put back after each fork; close-on-exec, as perl opens them above fd 2.
 open(my $in0, '<&', \*STDIN) or die "dup stdin: $!";
 open(my $out1, '>&', \*STDOUT) or die "dup stdout: $!";
 open(my $err2, '>&', \*STDERR) or die "dup stderr: $!";
-sub nb { my $f = fcntl($_[0], Fcntl::F_GETFL(), 0); fcntl($_[0], Fcntl::F_SETFL(), $f | Fcntl::O_NONBLOCK()) }
+# F_SETFL: a new pipe has no other status flag to keep.
+sub nb { fcntl($_[0], 4, $O_NONBLOCK) }
 sub out {
   my ($s) = @_;
   while (length $s) {
     my $n = syswrite(STDOUT, $s);
-    if (!defined $n) { next if $!{EINTR}; return }
+    if (!defined $n) { next if $! == $EINTR; return }
     substr($s, 0, $n, '');
   }
 }
@@ -87,9 +112,9 @@ sub done {
 }
 sub reap {
   my $b; 1 while sysread($sr, $b, 64);
-  while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
+  while ((my $pid = waitpid(-1, 1)) > 0) {
     my $j = $jobs{$pid} or next;
-    $j->{status} = $?; out("Q $j->{id} $?\n") if $j->{killed}; done($j);
+    $j->{status} = $?; $j->{lazy} = 0; out("Q $j->{id} $?\n") if $j->{killed}; done($j);
   }
 }
 sub start {
@@ -115,26 +140,33 @@ sub start {
   if ($stdin eq '') { close $iw; $iw = undef }
   # Until the child has exec'd it shares this process's pages, and every page either side writes meanwhile is copied
   # (with TLB shootdowns, costly in a VM): so the child only execs (its fds 0-2 and SIGPIPE are set here, before the
-  # fork; perl restores the empty signal mask in the child itself) and this side waits for the exec (or its error)
+  # fork; perl gives the child the launcher's empty signal mask) and this side waits for the exec (or its error)
   # before anything else. Fork to exec measured 9.5 ms with dup2 and signal set-up in the child, 5.7 ms without
   # (bash: 5.2 ms) on a loaded 2-core VM.
-  POSIX::dup2(fileno($ir), 0); POSIX::dup2(fileno($ow), 1); POSIX::dup2(fileno($ew), 2);
+  std($ir, $ow, $ew);
   $SIG{PIPE} = 'DEFAULT';
   my $pid = fork;
   if (defined $pid && $pid == 0) {
-    { no warnings 'exec'; exec { $path } $path; }
-    syswrite($xw, $! + 0); POSIX::_exit(127);
+    # PR_SET_PDEATHSIG, SIGKILL: the plugin dies with the launcher (kept across exec), so Node needs no pid to kill
+    # it. If the launcher died before this took effect, the run is over: do not start the plugin.
+    if ($SYS_prctl) { if (syscall($SYS_prctl, 1, 9) != 0) { syswrite($xw, $! + 0); quit() } quit() if getppid() != $me }
+    exec { $path } $path;
+    syswrite($xw, $! + 0); quit();
   }
   my $e = '';
-  if (defined $pid) { close $xw; 1 while !defined(sysread($xr, $e, 16)) && $!{EINTR}; } else { $e = $! + 0 }
+  if (defined $pid) { close $xw; 1 while !defined(sysread($xr, $e, 16)) && $! == $EINTR; } else { $e = $! + 0 }
   $SIG{PIPE} = 'IGNORE';
-  POSIX::dup2(fileno($in0), 0); POSIX::dup2(fileno($out1), 1); POSIX::dup2(fileno($err2), 2);
+  std($in0, $out1, $err2);
   if (!defined $pid) { out("E $id $e\n"); return }
-  out("S $id $pid\n");
+  # Without PR_SET_PDEATHSIG, Node kills the plugin if the launcher dies: it needs the pid. With it, no reply until
+  # the run ends (one wake-up of Node per run, not two).
+  out("S $id $pid\n") unless $SYS_prctl;
   close $ir; close $ow; close $ew; close $xr;
   if ($e ne '') { waitpid($pid, 0); out("E $id $e\n"); return }
   nb($or); nb($er);
-  my $j = { id => $id, pid => $pid, in => $iw, out => $or, err => $er, stdin => $stdin, o => '', e => '' };
+  # Its stdout and stderr are read once it has exited, or has run for $LAZY seconds (see the loop).
+  my $j = { id => $id, pid => $pid, in => $iw, out => $or, err => $er, stdin => $stdin, o => '', e => '',
+    lazy => 1, t => time };
   $jobs{$pid} = $j; $byid{$id} = $j;
 }
 sub requests {
@@ -154,41 +186,73 @@ sub requests {
     start($id, map { substr($inbuf, 0, $_, '') } @len);
   }
 }
-out("ready $$\n");
+out("ready $$ " . ($SYS_prctl ? 1 : 0) . "\n");
 while (!$eof || %jobs) {
   my ($rin, $win) = ('', '');
   vec($rin, fileno(STDIN), 1) = 1 unless $eof;
   vec($rin, fileno($sr), 1) = 1;
+  # A plugin's output is not read while it runs (a CNI result is written just before the plugin exits, and reading it
+  # then would wake this process once more, on a CPU the plugin needs), unless the plugin runs for longer than $LAZY
+  # seconds or 2 s pass (other runs keep waking this loop), so output larger than a pipe (64 KiB) is never held up
+  # longer than that.
+  my $lazy = 0;
   for my $j (values %jobs) {
-    vec($rin, fileno($j->{out}), 1) = 1 if $j->{out};
-    vec($rin, fileno($j->{err}), 1) = 1 if $j->{err};
+    $j->{lazy} = 0 if $j->{lazy} && time - $j->{t} >= 2;
+    if ($j->{lazy}) { $lazy = 1 } else {
+      vec($rin, fileno($j->{out}), 1) = 1 if $j->{out};
+      vec($rin, fileno($j->{err}), 1) = 1 if $j->{err};
+    }
     vec($win, fileno($j->{in}), 1) = 1 if $j->{in};
   }
-  my $n = select(my $r = $rin, my $w = $win, undef, undef);
+  my $n = select(my $r = $rin, my $w = $win, undef, $lazy ? $LAZY : undef);
+  if ($n == 0) { $_->{lazy} = 0 for values %jobs; next }
   # An interrupted select is retried: the SIGCHLD handler has written to the self-pipe, which wakes it at once.
-  next if $n <= 0;
+  next if $n < 0;
   reap() if vec($r, fileno($sr), 1);
   for my $j (values %jobs) {
     if ($j->{in} && vec($w, fileno($j->{in}), 1)) {
       my $k = syswrite($j->{in}, $j->{stdin});
-      if (defined $k) { substr($j->{stdin}, 0, $k, '') } elsif (!$!{EAGAIN} && !$!{EINTR}) { $j->{stdin} = '' }
+      if (defined $k) { substr($j->{stdin}, 0, $k, '') } elsif ($! != $EAGAIN && $! != $EINTR) { $j->{stdin} = '' }
       if ($j->{stdin} eq '') { close $j->{in}; $j->{in} = undef }
     }
     for my $s (['out', 'o'], ['err', 'e']) {
       my $fh = $j->{$s->[0]};
       next unless $fh && vec($r, fileno($fh), 1);
       my $got = sysread($fh, $j->{$s->[1]}, 65536, length $j->{$s->[1]});
-      next if !defined($got) && ($!{EAGAIN} || $!{EINTR});
+      next if !defined($got) && ($! == $EAGAIN || $! == $EINTR);
       if (!$got) { close $fh; $j->{$s->[0]} = undef; done($j) }
     }
   }
   if (!$eof && vec($r, fileno(STDIN), 1)) {
     my $got = sysread(STDIN, $inbuf, 65536, length $inbuf);
-    if (!defined $got) { next if $!{EINTR} || $!{EAGAIN}; $got = 0 }
+    if (!defined $got) { next if $! == $EINTR || $! == $EAGAIN; $got = 0 }
     if ($got) { requests() } else { $eof = 1 }
   }
 }
 `;
+
+// System call numbers where they are known (0: the launcher falls back to perl's exit, to sending each plugin's pid
+// so that this process can kill it if the launcher dies, and to perl's open for dup2).
+const SYS_EXIT_GROUP: Readonly<Record<string, number>> = { x64: 231, arm64: 94, riscv64: 94, loong64: 94 };
+const SYS_PRCTL: Readonly<Record<string, number>> = { x64: 157, arm64: 167, riscv64: 167, loong64: 167 };
+const SYS_DUP3: Readonly<Record<string, number>> = { x64: 292, arm64: 24, riscv64: 24, loong64: 24 };
+
+/**
+ * The launcher's command line: perl, the script, and the constants it takes in `@ARGV` (prctl's number, the one
+ * before last, 0 makes it unguarded; dup3's, the last, 0 makes it use perl's open).
+ * @internal exported for tests.
+ */
+export const LAUNCHER_COMMAND: readonly string[] = [
+  "perl",
+  "-e",
+  LAUNCHER_SCRIPT,
+  String(fsConstants.O_NONBLOCK),
+  String(constants.errno.EINTR),
+  String(constants.errno.EAGAIN),
+  String(SYS_EXIT_GROUP[process.arch] ?? 0),
+  String(SYS_PRCTL[process.arch] ?? 0),
+  String(SYS_DUP3[process.arch] ?? 0),
+];
 
 interface Job {
   readonly id: number;
@@ -226,7 +290,7 @@ function decodeStatus(status: number): { code: number | null; signal: NodeJS.Sig
  */
 export class Launcher {
   /** @param command the launcher's command line (tests replace it); by default perl running the launcher script. */
-  constructor(private readonly command: readonly string[] = ["perl", "-e", LAUNCHER_SCRIPT]) {}
+  constructor(private readonly command: readonly string[] = LAUNCHER_COMMAND) {}
 
   private current: Session | undefined;
   private unavailable: string | undefined;
@@ -338,6 +402,8 @@ export class Launcher {
 class Session {
   readonly jobs = new Map<number, Job>();
   ready = false;
+  // Its plugins die with it (PR_SET_PDEATHSIG), and it sends no pids.
+  guarded = false;
   private inbuf: Buffer = Buffer.alloc(0);
   private stderrText = "";
   private gone = false;
@@ -426,9 +492,9 @@ class Session {
         job.resolve(job.stopping ? { kind: "stopped" } : { kind: "retry" });
         continue;
       }
-      // No pid came: the request may be unread, or its plugin forked a moment ago; it is not run again.
+      // No pid (none are sent when guarded): the request may be unread, or its plugin forked; it is not run again.
       if (job.pid === undefined) {
-        job.resolve(job.stopping ? { kind: "stopped" } : { kind: "lost", pid: 0 });
+        job.resolve(job.stopping ? { kind: "stopped" } : { kind: "lost", pid: 0, killed: this.guarded });
         continue;
       }
       if (job.status === undefined) {
@@ -438,7 +504,7 @@ class Session {
           // already gone
         }
       }
-      job.resolve(job.stopping ? { kind: "stopped" } : { kind: "lost", pid: job.pid });
+      job.resolve(job.stopping ? { kind: "stopped" } : { kind: "lost", pid: job.pid, killed: true });
     }
   }
 
@@ -472,6 +538,7 @@ class Session {
       this.inbuf = this.inbuf.subarray(nl + 1);
       if (kind === "ready") {
         this.ready = true;
+        this.guarded = fields[2] === "1";
         continue;
       }
       const job = this.jobs.get(id);
