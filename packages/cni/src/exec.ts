@@ -5,6 +5,7 @@ import createDebug from "debug";
 import { err, ok, type Result, ResultAsync } from "neverthrow";
 import { CniError, cniErrorFromPlugin, describePlugin, errnoOf, messageOf, truncate } from "./errors.js";
 import { launcher, type SpawnOutcome } from "./launcher.js";
+import { shellLauncher } from "./shell-launcher.js";
 
 const debug = createDebug("berth:cni:exec");
 
@@ -106,12 +107,13 @@ export interface ExecOptions {
   /** Milliseconds for the whole call (retries included); then the plugin is killed (SIGKILL) and it fails with `Timeout`. */
   readonly timeoutMs?: number;
   /**
-   * Start the plugin through berth's resident launcher (default true): one small `perl` process, started on first
-   * use and shared by every run of this Node process, forks and execs the plugins, so this (much larger) process is
-   * not forked for each run. Environment, stdin, stdout/stderr, exit status, exec errors ("text file busy"
-   * included), timeouts and aborts behave exactly as with a direct spawn. Without perl, or when the launcher cannot
-   * start, runs fall back to a direct spawn. If it dies, the runs in flight fail with `IOFailure` (their plugins are
-   * killed) and the next run starts a new launcher. `false` always spawns the plugin directly from this process
+   * Start the plugin through berth's resident launchers (default true): small `dash` processes (a pool, one run at a
+   * time each; where dash is missing, or for an environment a shell cannot assign, one `perl` process), started on
+   * first use and shared by every run of this Node process, fork and exec the plugins, so this (much larger) process
+   * is not forked for each run. Environment, stdin, stdout/stderr, exit status, exec errors ("text file busy"
+   * included), timeouts and aborts behave exactly as with a direct spawn. Without dash and perl, or when no launcher
+   * can start, runs fall back to a direct spawn. If a launcher dies, its runs in flight fail with `IOFailure` (their
+   * plugins are killed) and the next run starts a new one. `false` always spawns the plugin directly from this process
    * (`child_process.spawn`).
    */
   readonly launcher?: boolean;
@@ -255,11 +257,9 @@ async function startOnce(
   stop: AbortSignal | undefined,
   useLauncher: boolean,
 ): Promise<Outcome> {
+  const launch = { path: request.path, env: request.env, stdin: request.stdin, cwd: process.cwd() };
   for (let i = 0; useLauncher && i < 3; i++) {
-    const running = launcher.run(
-      { path: request.path, env: request.env, stdin: request.stdin, cwd: process.cwd() },
-      stop,
-    );
+    const running = shellLauncher.run(launch, stop) ?? launcher.run(launch, stop);
     if (running === undefined) break;
     const outcome = await running;
     if (outcome.kind !== "retry") return outcome;

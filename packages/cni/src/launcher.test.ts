@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FakePluginDir, fakePluginDir } from "../test/fake-plugins.js";
 import { execPlugin } from "./exec.js";
 import { LAUNCHER_COMMAND, Launcher, type LaunchRequest, launcher, type SpawnOutcome } from "./launcher.js";
+import { shellLauncher } from "./shell-launcher.js";
 
 const never = new AbortController().signal;
 let fake: FakePluginDir;
@@ -342,7 +343,9 @@ describe("execPlugin through the launcher", () => {
     const path = fake.add("hang", `echo $$ > "${pidFile}"; exec sleep 30`);
     const running = execPlugin({ plugin: "fake", path, env: { CNI_COMMAND: "ADD" }, stdin: "{}", network: "n1" });
     const pid = await pidFrom(pidFile);
-    launcher.kill();
+    // Runs go through the shell launcher where dash exists (Debian), else through the perl one.
+    if (shellLauncher.unavailableReason === undefined) shellLauncher.kill();
+    else launcher.kill();
     const e = (await running)._unsafeUnwrapErr();
     expect(e).toMatchObject({ code: "IOFailure", plugin: "fake", network: "n1" });
     expect(e.message).toContain(
@@ -353,5 +356,6 @@ describe("execPlugin through the launcher", () => {
     const r = await execPlugin({ plugin: "fake", path: ok, env: { CNI_COMMAND: "ADD" }, stdin: "{}" });
     expect(r._unsafeUnwrap().output).toEqual({ cniVersion: "1.0.0" });
     expect(launcher.unavailableReason).toBeUndefined();
+    expect(shellLauncher.unavailableReason).toBeUndefined();
   });
 });
