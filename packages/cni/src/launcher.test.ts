@@ -2,6 +2,7 @@ import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FakePluginDir, fakePluginDir } from "../test/fake-plugins.js";
+import { exited, FD_LIST, fdNumbers, pidFrom as pidOf, req, SIGNAL_STATE, waitFor } from "../test/launch-helpers.js";
 import { execPlugin } from "./exec.js";
 import { LAUNCHER_COMMAND, Launcher, type LaunchRequest, launcher, type SpawnOutcome } from "./launcher.js";
 import { shellLauncher } from "./shell-launcher.js";
@@ -32,20 +33,8 @@ afterAll(() => {
   launcher.kill();
 });
 
-// Prints the shell's SigBlk and SigIgn lines with builtins only: a forked reader (grep) could catch the shell in the
-// moment around a fork in which dash blocks every signal.
-const SIGNAL_STATE = 'while read -r k v; do case "$k" in SigBlk:|SigIgn:) echo "$k $v";; esac; done < /proc/$$/status';
-
-// Lists the shell's fds on one line ("0, 1, 10, 2"), with no pipeline: a shell holds the pipes of a pipeline open
-// while its commands run.
-const FD_LIST = "ls -m -w 0 /proc/$$/fd";
-
 // The launcher as it runs where the system call numbers it uses are unknown (the last two arguments: prctl, dup3).
 const fallbackCommand = [...LAUNCHER_COMMAND.slice(0, -2), "0", "0"];
-
-function req(path: string, extra: Partial<LaunchRequest> = {}): LaunchRequest {
-  return { path, env: {}, stdin: "", cwd: process.cwd(), ...extra };
-}
 
 async function run(
   target: Launcher,
@@ -57,11 +46,6 @@ async function run(
   return running;
 }
 
-function exited(outcome: SpawnOutcome) {
-  if (outcome.kind !== "exited") throw new Error(`expected an exit, got ${JSON.stringify(outcome)}`);
-  return outcome;
-}
-
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -71,20 +55,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function pidFrom(file: string): Promise<number> {
-  await waitFor(() => existsSync(file) && readFileSync(file, "utf8").endsWith("\n"), file);
-  const pid = Number(readFileSync(file, "utf8").trim());
-  leftovers.push(pid);
-  return pid;
-}
+const pidFrom = (file: string) => pidOf(file, leftovers);
 
 describe("Launcher", () => {
   it("runs a plugin with exactly the given environment and working directory", async () => {
@@ -135,12 +106,7 @@ describe("Launcher", () => {
     // moment, so those are left out of the baseline.
     const directLines = direct.stdout.split("\n");
     expect(lines.slice(0, 2)).toEqual(directLines.slice(0, 2));
-    const fds = (line: string | undefined) =>
-      (line ?? "")
-        .split(",")
-        .map(Number)
-        .sort((x, y) => x - y);
-    expect(fds(lines[2])).toEqual([0, 1, 2, ...fds(directLines[2]).filter((fd) => fd >= 10)]);
+    expect(fdNumbers(lines[2])).toEqual([0, 1, 2, ...fdNumbers(directLines[2]).filter((fd) => fd >= 10)]);
   });
 
   it("starts plugins in the same state without the system calls it uses by number (other architectures)", async () => {

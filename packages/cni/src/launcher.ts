@@ -265,12 +265,19 @@ interface Job {
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+/**
+ * Signal names by number.
+ * @internal
+ */
+export const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
 
-/** An `Error` like Node's spawn errors: `code` is the errno's name, e.g. `ETXTBSY`. */
-function errnoError(errno: number, path: string): Error {
+/**
+ * An `Error` like Node's spawn errors: `code` is the errno's name, e.g. `ETXTBSY`.
+ * @internal
+ */
+export function errnoError(errno: number, path: string): Error {
   const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
   return Object.assign(new Error(`spawn ${path} ${code}`), { code, errno: -errno, syscall: `spawn ${path}`, path });
 }

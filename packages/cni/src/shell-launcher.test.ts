@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FakePluginDir, fakePluginDir } from "../test/fake-plugins.js";
+import { exited, FD_LIST, fdNumbers, pidFrom as pidOf, req, SIGNAL_STATE, waitFor } from "../test/launch-helpers.js";
 import { execPlugin } from "./exec.js";
 import type { LaunchRequest, SpawnOutcome } from "./launcher.js";
 import { ShellLauncher } from "./shell-launcher.js";
@@ -29,19 +30,10 @@ afterEach(() => {
   fake.remove();
 });
 
-function req(path: string, extra: Partial<LaunchRequest> = {}): LaunchRequest {
-  return { path, env: {}, stdin: "", cwd: process.cwd(), ...extra };
-}
-
 async function run(request: LaunchRequest, signal?: AbortSignal): Promise<SpawnOutcome> {
   const running = l.run(request, signal);
   if (running === undefined) throw new Error("the shell launcher is unavailable");
   return running;
-}
-
-function exited(outcome: SpawnOutcome) {
-  if (outcome.kind !== "exited") throw new Error(`expected an exit, got ${JSON.stringify(outcome)}`);
-  return outcome;
 }
 
 function isAlive(pid: number): boolean {
@@ -54,20 +46,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function pidFrom(file: string): Promise<number> {
-  await waitFor(() => existsSync(file) && readFileSync(file, "utf8").endsWith("\n"), file);
-  const pid = Number(readFileSync(file, "utf8").trim());
-  leftovers.push(pid);
-  return pid;
-}
+const pidFrom = (file: string) => pidOf(file, leftovers);
 
 const shellDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith("berth-cni-sh-"));
 
@@ -101,11 +80,7 @@ describe.skipIf(!dash)("ShellLauncher", () => {
   });
 
   it("starts plugins with default signal dispositions, an empty mask and the fds a direct spawn gives", async () => {
-    const state = [
-      "cat >/dev/null",
-      'while read -r k v; do case "$k" in SigBlk:|SigIgn:) echo "$k $v";; esac; done < /proc/$$/status',
-      "ls -m -w 0 /proc/$$/fd",
-    ].join("\n");
+    const state = ["cat >/dev/null", SIGNAL_STATE, FD_LIST].join("\n");
     const path = fake.add("state", state);
     const out = exited(await run(req(path, { env: { CNI_COMMAND: "DEL" }, stdin: "{}" })));
     const lines = out.stdout.split("\n");
@@ -122,12 +97,7 @@ describe.skipIf(!dash)("ShellLauncher", () => {
     )._unsafeUnwrap();
     const directLines = direct.stdout.split("\n");
     expect(lines.slice(0, 2)).toEqual(directLines.slice(0, 2));
-    const fds = (line: string | undefined) =>
-      (line ?? "")
-        .split(",")
-        .map(Number)
-        .sort((x, y) => x - y);
-    expect(fds(lines[2])).toEqual([0, 1, 2, ...fds(directLines[2]).filter((fd) => fd >= 10)]);
+    expect(fdNumbers(lines[2])).toEqual([0, 1, 2, ...fdNumbers(directLines[2]).filter((fd) => fd >= 10)]);
   });
 
   it("reports exit codes, killing signals and exec errors by errno", async () => {

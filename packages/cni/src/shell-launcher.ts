@@ -4,7 +4,7 @@ import type { Socket } from "node:net";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import createDebug from "debug";
-import type { LaunchRequest, SpawnOutcome } from "./launcher.js";
+import { errnoError, type LaunchRequest, SIGNAL_NAMES, type SpawnOutcome } from "./launcher.js";
 
 const debug = createDebug("berth:cni:launcher");
 
@@ -41,34 +41,20 @@ const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // More idle shells than this are closed once their run ends.
 const MAX_IDLE = 4;
 
-// What dash prints (after "<file>: <path>: ") when exec fails, by errno name.
-const EXEC_ERRORS: ReadonlyArray<readonly [string, string]> = [
-  ["not found", "ENOENT"],
-  ["Permission denied", "EACCES"],
-  ["Text file busy", "ETXTBSY"],
-  ["Exec format error", "ENOEXEC"],
-  ["Argument list too long", "E2BIG"],
-  ["Out of memory", "ENOMEM"],
-  ["Cannot allocate memory", "ENOMEM"],
-  ["Is a directory", "EISDIR"],
-];
-
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
-  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
+// What dash prints (after "<file>: <path>: ") when exec fails, and the errno.
+const { errno: E } = constants;
+const EXEC_ERRORS = new Map<string, number>([
+  ["not found", E.ENOENT],
+  ["Permission denied", E.EACCES],
+  ["Text file busy", E.ETXTBSY],
+  ["Exec format error", E.ENOEXEC],
+  ["Argument list too long", E.E2BIG],
+  ["Out of memory", E.ENOMEM],
+  ["Cannot allocate memory", E.ENOMEM],
+  ["Is a directory", E.EISDIR],
+]);
 
 const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
-
-/** An `Error` like Node's spawn errors: `code` is the errno's name, e.g. `ETXTBSY`. */
-function execError(code: string, path: string): Error {
-  const errno = (constants.errno as Record<string, number>)[code];
-  return Object.assign(new Error(`spawn ${path} ${code}`), {
-    code,
-    ...(errno === undefined ? {} : { errno: -errno }),
-    syscall: `spawn ${path}`,
-    path,
-  });
-}
 
 // Every shell directory still on disk, removed at exit if this process exits with shells alive.
 const liveDirs = new Set<string>();
@@ -92,12 +78,15 @@ export class ShellLauncher {
 
   private readonly idle: Shell[] = [];
   private readonly busy = new Set<Shell>();
-  private unavailable: string | undefined;
+  // Checked once, on first use; set later when a shell cannot be started.
+  private unavailable: string | undefined | null = null;
   private nextId = 1;
 
   /** Why the shell launcher is not used, or undefined while it is usable. */
   get unavailableReason(): string | undefined {
-    if (this.unavailable === undefined && !existsSync(this.shell)) this.unavailable = `${this.shell} does not exist`;
+    if (this.unavailable === null) {
+      this.unavailable = existsSync(this.shell) ? undefined : `${this.shell} does not exist`;
+    }
     return this.unavailable;
   }
 
@@ -130,9 +119,8 @@ export class ShellLauncher {
       const started = Shell.start(this.shell, request.cwd);
       if (started instanceof Error) {
         // The working directory is missing (or not a directory): the run fails as a spawn in it would.
-        const code = (started as NodeJS.ErrnoException).code;
-        if (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES") {
-          return Promise.resolve({ kind: "spawn-error", cause: execError(code, request.path) });
+        if ((started as NodeJS.ErrnoException).code === "ENOENT") {
+          return Promise.resolve({ kind: "spawn-error", cause: errnoError(constants.errno.ENOENT, request.path) });
         }
         this.unavailable = `${this.shell} could not be started: ${started.message}`;
         debug("not using the shell launcher: %s", this.unavailable);
@@ -325,8 +313,8 @@ class Shell {
       const at = stderr.lastIndexOf(tail);
       if (at >= 0 && stderr.indexOf("\n", at) === stderr.length - 1) {
         const reason = stderr.slice(at + tail.length, -1);
-        const known = EXEC_ERRORS.find(([text]) => text === reason);
-        if (known) return { kind: "spawn-error", cause: execError(known[1], path) };
+        const errno = EXEC_ERRORS.get(reason);
+        if (errno !== undefined) return { kind: "spawn-error", cause: errnoError(errno, path) };
       }
     }
     if (status > 128) {

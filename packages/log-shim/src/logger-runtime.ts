@@ -114,7 +114,12 @@ export function fdReader(fd: number): Readable {
     : createReadStream("", { fd });
 }
 
-function sendDebugTo(path: string): void {
+/**
+ * Turns on `berth:log-shim*` debug output (unless `DEBUG` says otherwise) and appends it to `path`; a file that
+ * cannot be written is ignored.
+ * @internal
+ */
+export function sendDebugTo(path: string): void {
   createDebug.enable(process.env.DEBUG || "berth:log-shim*");
   createDebug.log = (...args: unknown[]) => {
     try {

@@ -5,10 +5,7 @@
 //
 // `berth-logger serve --socket PATH [--debug-file PATH]` is that resident logger (startBerthLoggerServer): it runs
 // until SIGTERM or SIGINT, then stops taking containers and exits once those it logs for have finished.
-import { appendFileSync } from "node:fs";
-import { format } from "node:util";
-import createDebug from "debug";
-import { runBerthLogger } from "../logger-runtime.js";
+import { runBerthLogger, sendDebugTo } from "../logger-runtime.js";
 import { startBerthLoggerServer } from "../logger-server.js";
 import { READY_SENT_ENV } from "./preamble.js";
 
@@ -33,18 +30,8 @@ async function serve(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${SERVE_USAGE}\n`);
     return 2;
   }
-  if (debugFile !== undefined) {
-    createDebug.enable(process.env.DEBUG || "berth:log-shim*");
-    createDebug.log = (...args: unknown[]) => {
-      try {
-        appendFileSync(debugFile, `${format(...args)}\n`);
-      } catch {
-        // A debug file that cannot be written must not stop the server.
-      }
-    };
-  }
-  const stop = new AbortController();
-  const started = await startBerthLoggerServer({ socketPath, signal: stop.signal });
+  if (debugFile !== undefined) sendDebugTo(debugFile);
+  const started = await startBerthLoggerServer({ socketPath });
   if (started.isErr()) {
     process.stderr.write(`berth-logger serve: ${started.error.message}\n`);
     return 1;
