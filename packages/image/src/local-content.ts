@@ -1,4 +1,4 @@
-import { createHash, type Hash, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, constants as fsConstants } from "node:fs";
 import { access, chmod, type FileHandle, link, mkdir, open, readdir, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -7,7 +7,7 @@ import createDebug from "debug";
 import { errAsync, okAsync, type Result, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
-import { openPartial } from "./partial-file.js";
+import { openPartial, PartialBlob, type PartialFile } from "./partial-file.js";
 import type { BlobWriter } from "./target.js";
 
 const debug = createDebug("berth:image:local");
@@ -251,40 +251,25 @@ export interface LocalWriterDeps {
  * does not see it as shared, the placed link is removed and the bytes are streamed through that write instead.
  */
 export class LocalBlobWriter implements BlobWriter {
+  readonly #blob: PartialBlob;
   readonly #file: FileHandle;
   readonly #path: string;
   readonly #final: string;
   readonly #descriptor: Descriptor;
   readonly #deps: LocalWriterDeps;
-  #hash: Hash;
-  #offset: number;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
-  #queued = 0;
-  /** Bytes in the file (written, not necessarily on disk), and how many of them a background flush put on disk. */
-  #written: number;
+  /** How many of the file's bytes a background flush put on disk. */
   #synced = 0;
   #syncing: Promise<void> | undefined;
-  #chain: Promise<void> = Promise.resolve();
-  #error: unknown;
   #closed = false;
 
-  private constructor(
-    file: FileHandle,
-    path: string,
-    final: string,
-    descriptor: Descriptor,
-    hash: Hash,
-    offset: number,
-    deps: LocalWriterDeps,
-  ) {
-    this.#file = file;
+  private constructor(opened: PartialFile, path: string, final: string, descriptor: Descriptor, deps: LocalWriterDeps) {
+    this.#blob = new PartialBlob(opened, path, descriptor, "sha256", WRITE_BUFFER_BYTES, (written) =>
+      this.#syncInBackground(written),
+    );
+    this.#file = opened.file;
     this.#path = path;
     this.#final = final;
     this.#descriptor = descriptor;
-    this.#hash = hash;
-    this.#offset = offset;
-    this.#written = offset;
     this.#deps = deps;
   }
 
@@ -316,9 +301,9 @@ export class LocalBlobWriter implements BlobWriter {
     busy.add(path);
     try {
       await mkdir(dir, { recursive: true });
-      const { file, size, hash } = await openPartial(path, "sha256", d.size, 0o644);
-      if (size > 0) debug("resuming %s at %d of %d bytes", path, size, d.size);
-      return new LocalBlobWriter(file, path, final, d, hash, size, deps);
+      const opened = await openPartial(path, "sha256", d.size, 0o644);
+      if (opened.size > 0) debug("resuming %s at %d of %d bytes", path, opened.size, d.size);
+      return new LocalBlobWriter(opened, path, final, d, deps);
     } catch (e) {
       busy.delete(path);
       throw ioError(`opening ${path}`, e);
@@ -326,7 +311,7 @@ export class LocalBlobWriter implements BlobWriter {
   }
 
   get offset(): number {
-    return this.#offset;
+    return this.#blob.offset;
   }
 
   /** The partial file, `<root>/blobs/berth-partial/<hex>`. */
@@ -340,11 +325,11 @@ export class LocalBlobWriter implements BlobWriter {
   }
 
   /** Starts a background `fdatasync` when enough was written since the last one and none is running. */
-  #syncInBackground(): void {
+  #syncInBackground(written: number): void {
     const every = this.#deps.syncEveryBytes ?? SYNC_EVERY_BYTES;
-    if (every <= 0 || this.#syncing !== undefined || this.#written - this.#synced < every) return;
+    if (every <= 0 || this.#syncing !== undefined || written - this.#synced < every) return;
     if (backgroundSyncs >= MAX_BACKGROUND_SYNCS) return;
-    const upTo = this.#written;
+    const upTo = written;
     backgroundSyncs++;
     this.#syncing = this.#file
       .datasync()
@@ -353,7 +338,7 @@ export class LocalBlobWriter implements BlobWriter {
           this.#synced = Math.max(this.#synced, upTo);
         },
         (e: unknown) => {
-          this.#error ??= e;
+          this.#blob.fail(e);
         },
       )
       .finally(() => {
@@ -365,63 +350,22 @@ export class LocalBlobWriter implements BlobWriter {
   /** Waits for a running background flush (before the final `fsync`, a truncate or closing the file). */
   async #settleSync(): Promise<void> {
     await this.#syncing;
-    if (this.#error !== undefined) throw this.#error;
-  }
-
-  /** Queues buffered chunks for writing (one promise chain, in order); the first error fails later calls. */
-  #queue(): void {
-    if (this.#pendingBytes === 0) return;
-    const chunks = this.#pending;
-    const bytes = this.#pendingBytes;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#queued += bytes;
-    this.#chain = this.#chain.then(async () => {
-      if (this.#error !== undefined) return;
-      try {
-        await this.#file.writev(chunks);
-        this.#written += bytes;
-        this.#syncInBackground();
-      } catch (e) {
-        this.#error = e;
-      } finally {
-        this.#queued -= bytes;
-      }
-    });
-  }
-
-  async #flush(): Promise<void> {
-    this.#queue();
-    await this.#chain;
-    if (this.#error !== undefined) throw this.#error;
+    if (this.#blob.error !== undefined) throw this.#blob.error;
   }
 
   write(chunk: Uint8Array): ResultAsync<void, ImageError> {
     if (this.#closed) return errAsync(new ImageError("Network", `write to ${this.#path} after it was closed`));
-    if (this.#error !== undefined) return errAsync(ioError(`writing ${this.#path}`, this.#error));
-    this.#hash.update(chunk);
-    this.#offset += chunk.byteLength;
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.byteLength;
-    if (this.#pendingBytes < WRITE_BUFFER_BYTES) return okAsync(undefined);
-    this.#queue();
-    if (this.#queued <= 4 * WRITE_BUFFER_BYTES) return okAsync(undefined);
-    return ResultAsync.fromPromise(this.#flush(), (e) => ioError(`writing ${this.#path}`, e));
+    if (this.#blob.error !== undefined) return errAsync(ioError(`writing ${this.#path}`, this.#blob.error));
+    const wait = this.#blob.append(chunk);
+    return wait ? ResultAsync.fromPromise(wait, (e) => ioError(`writing ${this.#path}`, e)) : okAsync(undefined);
   }
 
   reset(): ResultAsync<void, ImageError> {
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#offset = 0;
-    this.#hash = createHash("sha256");
     return ResultAsync.fromPromise(
-      this.#flush()
-        .then(() => this.#settleSync())
-        .then(() => {
-          this.#written = 0;
-          this.#synced = 0;
-          return this.#file.truncate(0);
-        }),
+      this.#blob.restart(async () => {
+        await this.#settleSync();
+        this.#synced = 0;
+      }),
       (e) => ioError(`truncating ${this.#path}`, e),
     );
   }
@@ -441,18 +385,8 @@ export class LocalBlobWriter implements BlobWriter {
     let synced = started;
     try {
       try {
-        await this.#flush();
-        const computed = `sha256:${this.#hash.digest("hex")}`;
-        if (this.#offset !== d.size || computed !== d.digest) {
-          await rm(this.#path, { force: true });
-          throw new ImageError(
-            "DigestMismatch",
-            this.#offset !== d.size
-              ? `blob ${d.digest} has ${this.#offset} bytes, but its descriptor says ${d.size}; the registry or a proxy served the wrong content (nothing was committed)`
-              : `blob hashes to ${computed}, not ${d.digest}; the registry or a proxy corrupted it (nothing was committed)`,
-            { digest: d.digest },
-          );
-        }
+        await this.#blob.flush();
+        await this.#blob.verify();
         await this.#settleSync();
         const flushed = performance.now();
         await this.#file.sync();
@@ -542,13 +476,18 @@ export class LocalBlobWriter implements BlobWriter {
     return ResultAsync.fromPromise(
       (async () => {
         try {
-          await this.#flush();
+          await this.#blob.flush();
         } finally {
           busy.delete(this.#path);
           await this.#syncing;
           await this.#file.close();
         }
-        debug("kept %s (%d of %d bytes) for a later pull to resume", this.#path, this.#offset, this.#descriptor.size);
+        debug(
+          "kept %s (%d of %d bytes) for a later pull to resume",
+          this.#path,
+          this.#blob.offset,
+          this.#descriptor.size,
+        );
       })(),
       (e) => ioError(`closing ${this.#path}`, e),
     );

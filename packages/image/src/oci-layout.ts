@@ -1,11 +1,11 @@
-import { createHash, type Hash, randomBytes } from "node:crypto";
-import { type FileHandle, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { type FileHandle, mkdir, readFile, rename, rmdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import createDebug from "debug";
 import { errAsync, okAsync, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
-import { openPartial } from "./partial-file.js";
+import { openPartial, PartialBlob, type PartialFile } from "./partial-file.js";
 import { parseDigest } from "./reference.js";
 import type { BlobWriter, ImageRecord, Target, WriterOptions } from "./target.js";
 
@@ -38,95 +38,41 @@ function ioError(what: string, cause: unknown): ImageError {
 }
 
 class LayoutWriter implements BlobWriter {
+  readonly #blob: PartialBlob;
   readonly #file: FileHandle;
   readonly #path: string;
   readonly #final: string;
   readonly #descriptor: Descriptor;
-  readonly #bufferLimit: number;
-  #hash: Hash;
-  #offset: number;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
-  #queued = 0;
-  #chain: Promise<void> = Promise.resolve();
-  #error: unknown;
   #closed = false;
 
   constructor(
-    file: FileHandle,
+    opened: PartialFile,
     path: string,
     final: string,
     descriptor: Descriptor,
-    hash: Hash,
-    offset: number,
+    algorithm: string,
     bufferLimit: number,
   ) {
-    this.#file = file;
+    this.#blob = new PartialBlob(opened, path, descriptor, algorithm, bufferLimit);
+    this.#file = opened.file;
     this.#path = path;
     this.#final = final;
     this.#descriptor = descriptor;
-    this.#hash = hash;
-    this.#offset = offset;
-    this.#bufferLimit = bufferLimit;
   }
 
   get offset(): number {
-    return this.#offset;
-  }
-
-  /**
-   * Queues the buffered chunks for writing without waiting: disk writes overlap with reading the network. The
-   * queue is one promise chain (writes stay in order); `write` only waits when more than `4 x bufferLimit` bytes
-   * are queued, and the first write error fails every later call.
-   */
-  #queue(): void {
-    if (this.#pendingBytes === 0) return;
-    const chunks = this.#pending;
-    const bytes = this.#pendingBytes;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#queued += bytes;
-    this.#chain = this.#chain.then(async () => {
-      if (this.#error !== undefined) return;
-      try {
-        await this.#file.writev(chunks);
-      } catch (e) {
-        this.#error = e;
-      } finally {
-        this.#queued -= bytes;
-      }
-    });
-  }
-
-  /** Writes everything buffered and queued; rejects with the first write error. */
-  async #flush(): Promise<void> {
-    this.#queue();
-    await this.#chain;
-    if (this.#error !== undefined) throw this.#error;
+    return this.#blob.offset;
   }
 
   write(chunk: Uint8Array): ResultAsync<void, ImageError> {
     if (this.#closed) return errAsync(new ImageError("Network", "write after the blob writer was closed"));
-    if (this.#error !== undefined) return errAsync(ioError(`writing ${this.#path}`, this.#error));
-    this.#hash.update(chunk);
-    this.#offset += chunk.byteLength;
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.byteLength;
-    if (this.#pendingBytes < this.#bufferLimit) return okAsync(undefined);
-    this.#queue();
-    if (this.#queued <= 4 * this.#bufferLimit) return okAsync(undefined);
-    return ResultAsync.fromPromise(this.#flush(), (e) => ioError(`writing ${this.#path}`, e));
+    if (this.#blob.error !== undefined) return errAsync(ioError(`writing ${this.#path}`, this.#blob.error));
+    const wait = this.#blob.append(chunk);
+    return wait ? ResultAsync.fromPromise(wait, (e) => ioError(`writing ${this.#path}`, e)) : okAsync(undefined);
   }
 
   reset(): ResultAsync<void, ImageError> {
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#offset = 0;
-    this.#hash = createHash(parseDigest(this.#descriptor.digest)._unsafeUnwrap().algorithm);
-    return ResultAsync.fromPromise(
-      this.#flush().then(() => this.#file.truncate(0)),
-      (e) => ioError(`truncating ${this.#path}`, e),
-    );
+    return ResultAsync.fromPromise(this.#blob.restart(), (e) => ioError(`truncating ${this.#path}`, e));
   }
 
   commit(): ResultAsync<void, ImageError> {
@@ -135,21 +81,11 @@ class LayoutWriter implements BlobWriter {
       (async () => {
         this.#closed = true;
         try {
-          await this.#flush();
+          await this.#blob.flush();
         } finally {
           await this.#file.close();
         }
-        const computed = `${d.digest.split(":")[0]}:${this.#hash.digest("hex")}`;
-        if (this.#offset !== d.size || computed !== d.digest) {
-          await rm(this.#path, { force: true });
-          throw new ImageError(
-            "DigestMismatch",
-            this.#offset !== d.size
-              ? `blob ${d.digest} has ${this.#offset} bytes, but its descriptor says ${d.size}; the registry or a proxy served the wrong content`
-              : `blob hashes to ${computed}, not ${d.digest}; the registry or a proxy corrupted it (nothing was committed)`,
-            { digest: d.digest },
-          );
-        }
+        await this.#blob.verify();
         await rename(this.#path, this.#final);
         debug("committed %s (%d bytes)", d.digest, d.size);
       })(),
@@ -163,7 +99,7 @@ class LayoutWriter implements BlobWriter {
     return ResultAsync.fromPromise(
       (async () => {
         try {
-          await this.#flush();
+          await this.#blob.flush();
         } finally {
           await this.#file.close();
         }
@@ -226,9 +162,9 @@ export function createOciLayoutTarget(directory: string, options: OciLayoutOptio
           await prepare();
           await mkdir(join(directory, "blobs", algorithm), { recursive: true });
           await mkdir(ingest, { recursive: true });
-          const { file, size, hash } = await openPartial(path, algorithm, descriptor.size);
-          if (size > 0) debug("resuming %s at %d of %d bytes", descriptor.digest, size, descriptor.size);
-          return new LayoutWriter(file, path, blobPath(algorithm, hex), descriptor, hash, size, bufferLimit);
+          const opened = await openPartial(path, algorithm, descriptor.size);
+          if (opened.size > 0) debug("resuming %s at %d of %d bytes", descriptor.digest, opened.size, descriptor.size);
+          return new LayoutWriter(opened, path, blobPath(algorithm, hex), descriptor, algorithm, bufferLimit);
         })(),
         (e) => ioError(`opening ${path}`, e),
       );
