@@ -791,8 +791,11 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
       if (!options.transfer) void decideLocal();
       return ResultAsync.fromPromise(
         (async () => {
-          const lease = await ensureLease();
+          // The lookup does not need the lease; only holding a blob found does.
+          const leased = ensureLease();
+          leased.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
           const info = await client.content.info(descriptor.digest, s ? { signal: s } : {});
+          const lease = await leased;
           if (info.isErr()) {
             if (info.error.code === "NotFound") return false;
             throw info.error;

@@ -9,7 +9,8 @@
  * - {@link createRegistryClient}: distribution v2 over undici (HEAD resolve with GET fallback, bearer/Basic auth
  *   with per-scope token caching, retries honoring `Retry-After`, redirects without leaking credentials,
  *   mirrors), with credentials from {@link staticCredentials}, {@link dockerConfigCredentials} or
- *   {@link functionCredentials}.
+ *   {@link functionCredentials}; plain-HTTP blob bodies are read straight off a socket of their own into a
+ *   synchronous {@link BodySink} (see {@link RegistryClientOptions.socketBlobs}).
  * - {@link pull}: platform selection, concurrent blob downloads verified while streaming and resumed with `Range`,
  *   dedupe against the target, progress events, commit of the image record last.
  * - {@link createOciLayoutTarget}: an OCI image layout directory (skopeo/umoci), written atomically.
@@ -115,6 +116,7 @@ export {
   type ResolvedManifest,
   type RetryOptions,
 } from "./registry-client.js";
+export type { BodySink } from "./socket-http.js";
 export type {
   BlobWriter,
   DelegatedPull,

@@ -360,6 +360,11 @@ export class LocalBlobWriter implements BlobWriter {
     return wait ? ResultAsync.fromPromise(wait, (e) => ioError(`writing ${this.#path}`, e)) : okAsync(undefined);
   }
 
+  direct(): ResultAsync<(chunk: Uint8Array) => Result<void, ImageError>, ImageError> {
+    if (this.#closed) return errAsync(new ImageError("Network", `write to ${this.#path} after it was closed`));
+    return this.#blob.direct((e) => ioError(`writing ${this.#path}`, e));
+  }
+
   reset(): ResultAsync<void, ImageError> {
     return ResultAsync.fromPromise(
       this.#blob.restart(async () => {

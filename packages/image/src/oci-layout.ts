@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type FileHandle, mkdir, readFile, rename, rmdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import createDebug from "debug";
-import { errAsync, okAsync, ResultAsync } from "neverthrow";
+import { errAsync, okAsync, type Result, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
 import { openPartial, PartialBlob, type PartialFile } from "./partial-file.js";
@@ -69,6 +69,11 @@ class LayoutWriter implements BlobWriter {
     if (this.#blob.error !== undefined) return errAsync(ioError(`writing ${this.#path}`, this.#blob.error));
     const wait = this.#blob.append(chunk);
     return wait ? ResultAsync.fromPromise(wait, (e) => ioError(`writing ${this.#path}`, e)) : okAsync(undefined);
+  }
+
+  direct(): ResultAsync<(chunk: Uint8Array) => Result<void, ImageError>, ImageError> {
+    if (this.#closed) return errAsync(new ImageError("Network", "write after the blob writer was closed"));
+    return this.#blob.direct((e) => ioError(`writing ${this.#path}`, e));
   }
 
   reset(): ResultAsync<void, ImageError> {

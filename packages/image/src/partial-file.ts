@@ -1,6 +1,7 @@
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, writeSync } from "node:fs";
 import { type FileHandle, open, rm } from "node:fs/promises";
+import { err, ok, type Result, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
 
@@ -108,6 +109,34 @@ export class PartialBlob {
     if (this.#pendingBytes < this.#bufferLimit) return undefined;
     this.#queue();
     return this.#queued <= 4 * this.#bufferLimit ? undefined : this.flush();
+  }
+
+  /**
+   * Writes out what is buffered, then gives a function that takes the following chunks synchronously: each is hashed
+   * and written to the file at once on this thread (`write(2)`; no copy, so the caller may reuse the chunk's memory
+   * once it returns). `onError` words a write error. See {@link BlobWriter.direct}.
+   */
+  direct(
+    onError: (e: unknown) => ImageError,
+  ): ResultAsync<(chunk: Uint8Array) => Result<void, ImageError>, ImageError> {
+    return ResultAsync.fromPromise(this.flush(), onError).map(() => (chunk: Uint8Array) => {
+      if (this.#error !== undefined) return err(onError(this.#error));
+      if (this.#pendingBytes > 0 || this.#queued > 0) {
+        return err(onError(new Error("a direct write came while buffered writes were pending (call direct() again)")));
+      }
+      try {
+        const fd = this.#file.fd;
+        for (let done = 0; done < chunk.byteLength; ) done += writeSync(fd, chunk, done, chunk.byteLength - done);
+      } catch (e) {
+        this.#error = e;
+        return err(onError(e));
+      }
+      this.#hash.update(chunk);
+      this.#offset += chunk.byteLength;
+      this.#written += chunk.byteLength;
+      this.#onWritten?.(this.#written);
+      return ok(undefined);
+    });
   }
 
   /** Writes everything buffered and queued; rejects with the first write error. */

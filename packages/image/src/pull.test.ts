@@ -182,6 +182,24 @@ describe("InOrderGate", () => {
     expect(gate.mayRead(2)).toBe(true);
   });
 
+  it("holds the next download while its predecessor, with every byte in, is being committed", async () => {
+    const gate = new InOrderGate([100, 100, 100], 0.5);
+    gate.progress(0, 60);
+    expect(gate.mayRead(1)).toBe(true);
+    gate.progress(1, 10);
+    gate.progress(0, 100);
+    expect(gate.mayRead(1)).toBe(false);
+    let woke = false;
+    const waiting = gate.ready(1, new AbortController().signal).then(() => {
+      woke = true;
+    });
+    await tick();
+    expect(woke).toBe(false);
+    gate.finish(0);
+    await waiting;
+    expect(gate.mayRead(1)).toBe(true);
+  });
+
   it("wakes a waiting download on its predecessor's progress, and on abort", async () => {
     const gate = new InOrderGate([100, 100, 100], 0.5);
     const controller = new AbortController();

@@ -1,5 +1,6 @@
+import { setMaxListeners } from "node:events";
 import createDebug from "debug";
-import { errAsync, ResultAsync } from "neverthrow";
+import { errAsync, type Result, ResultAsync } from "neverthrow";
 import { ImageError } from "./errors.js";
 import {
   type Descriptor,
@@ -14,7 +15,7 @@ import {
 } from "./manifest.js";
 import { hostPlatform, normalizePlatform, type Platform } from "./platform.js";
 import { type ImageReference, parseReference } from "./reference.js";
-import type { RegistryClient } from "./registry-client.js";
+import type { BlobResponse, RegistryClient } from "./registry-client.js";
 import type { BlobWriter, Target, UnpackEvent } from "./target.js";
 
 const debug = createDebug("berth:image:pull");
@@ -33,8 +34,11 @@ export const HEAD_START_FRACTION = 0.75;
  * download `i` may read its next chunk only while its predecessor `i - 1` is done or holds at least
  * `headStart * size(i - 1)` more bytes than it does. Equal layers started together then finish one after another
  * instead of all at the same moment, so layer `i` is unpacked while later ones still download, and the link stays busy
- * (the head reads alone only for its head start). Positions are those of the layers the pull downloads, in manifest
- * order; a download not registered here (the config) is never held back.
+ * (the head reads alone only for its head start). While a predecessor with all of its bytes in is being committed
+ * (until {@link InOrderGate.finish}), its successor waits too: the unpack waits for that commit, and on a 2-core
+ * machine a download running beside it made that commit take ~200 ms instead of ~20 ms (fsync, metadata writes).
+ * Positions are those of the layers the pull downloads, in manifest order; a download not registered here (the
+ * config) is never held back.
  */
 export class InOrderGate {
   readonly #sizes: readonly number[];
@@ -56,7 +60,10 @@ export class InOrderGate {
   mayRead(i: number): boolean {
     if (i <= 0 || i >= this.#sizes.length) return true;
     if (this.#done[i - 1]) return true;
-    return (this.#held[i - 1] as number) - (this.#held[i] as number) >= (this.#lead[i] as number);
+    const before = this.#held[i - 1] as number;
+    // An earlier layer with all of its bytes in is being committed: that is what the unpack waits for.
+    if (before >= (this.#sizes[i - 1] as number)) return false;
+    return before - (this.#held[i] as number) >= (this.#lead[i] as number);
   }
 
   /**
@@ -83,7 +90,7 @@ export class InOrderGate {
     this.#wake(i + 1);
   }
 
-  /** Records that download `i` read all of its bytes (or stopped): its successor is no longer held back by it. */
+  /** Records that download `i` is committed (or stopped): its successor is no longer held back by it. */
   finish(i: number): void {
     if (i < 0 || i >= this.#sizes.length) return;
     this.#done[i] = true;
@@ -243,6 +250,8 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
   if (o.signal?.aborted) throw aborted(reference, o.signal.reason);
   o.signal?.addEventListener("abort", onAbort, { once: true });
   const signal = controller.signal;
+  // Every download, gRPC call and gate wait listens on it at once (a dozen is normal, not a leak).
+  setMaxListeners(0, signal);
   try {
     emit({ type: "phase", phase: "resolve" });
     const resolved = await unwrap(client.resolve(ref, signal));
@@ -415,7 +424,7 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
           }
           try {
             await copy(
-              blob.body,
+              blob,
               writer,
               d,
               (n) => {
@@ -424,7 +433,7 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
                 gate?.progress(at, writer.offset);
                 blobEvent(d, "fetching", writer.offset);
               },
-              gate && at > 0 ? () => gate.ready(at, signal) : undefined,
+              gate && at > 0 ? () => (gate.mayRead(at) ? undefined : gate.ready(at, signal)) : undefined,
             );
             break;
           } catch (e) {
@@ -443,7 +452,6 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
             blobEvent(d, "resuming", writer.offset);
           }
         }
-        gate?.finish(at);
         const c = await writer.commit();
         committed = true;
         if (c.isErr())
@@ -517,27 +525,50 @@ function isAbortError(e: unknown): boolean {
   return ImageError.is(e) && e.code === "Aborted";
 }
 
+function tooLong(d: Descriptor): ImageError {
+  return new ImageError(
+    "DigestMismatch",
+    `blob ${d.digest} is longer than its descriptor's ${d.size} bytes; the registry or a proxy served the wrong content`,
+    { digest: d.digest },
+  );
+}
+
+/**
+ * Copies a blob's body into its writer. When the body comes off a socket of its own and the writer writes a local
+ * file, each read goes straight from the socket's buffer through the hash into the file (`direct`), else chunk by
+ * chunk through the body's iterator and `write`.
+ */
 async function copy(
-  body: AsyncIterable<Uint8Array>,
+  blob: BlobResponse,
   writer: BlobWriter,
   d: Descriptor,
   progress: (n: number) => void,
-  ready?: () => Promise<void>,
+  ready?: () => Promise<void> | undefined,
 ): Promise<void> {
   try {
-    if (ready) await ready();
-    for await (const chunk of body) {
-      if (writer.offset + chunk.byteLength > d.size) {
-        throw new ImageError(
-          "DigestMismatch",
-          `blob ${d.digest} is longer than its descriptor's ${d.size} bytes; the registry or a proxy served the wrong content`,
-          { digest: d.digest },
-        );
+    await ready?.();
+    let write: ((chunk: Uint8Array) => Result<void, ImageError>) | undefined;
+    if (blob.pipeTo && writer.direct) {
+      const direct = await writer.direct();
+      if (direct.isErr()) throw direct.error;
+      write = direct.value;
+    }
+    if (blob.pipeTo && write) {
+      await blob.pipeTo((chunk) => {
+        if (writer.offset + chunk.byteLength > d.size) throw tooLong(d);
+        const w = write(chunk);
+        if (w.isErr()) throw w.error;
+        progress(chunk.byteLength);
+        return ready?.();
+      });
+    } else {
+      for await (const chunk of blob.body) {
+        if (writer.offset + chunk.byteLength > d.size) throw tooLong(d);
+        const w = await writer.write(chunk);
+        if (w.isErr()) throw w.error;
+        progress(chunk.byteLength);
+        await ready?.();
       }
-      const w = await writer.write(chunk);
-      if (w.isErr()) throw w.error;
-      progress(chunk.byteLength);
-      if (ready) await ready();
     }
   } catch (e) {
     if (ImageError.is(e)) throw e;

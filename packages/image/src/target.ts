@@ -1,4 +1,4 @@
-import type { ResultAsync } from "neverthrow";
+import type { Result, ResultAsync } from "neverthrow";
 import type { ImageError } from "./errors.js";
 import type { Descriptor } from "./manifest.js";
 import type { Platform } from "./platform.js";
@@ -14,6 +14,13 @@ export interface BlobWriter {
   readonly offset: number;
   /** Appends bytes at {@link BlobWriter.offset}. */
   write(chunk: Uint8Array): ResultAsync<void, ImageError>;
+  /**
+   * Optional fast path for writers backed by a local file: writes out what earlier {@link BlobWriter.write} calls
+   * buffered, then gives a function that takes the following chunks synchronously, hashing and writing each before
+   * it returns (the caller may reuse the chunk's memory afterwards). The puller uses it to read plain-HTTP blobs
+   * straight off the socket into the file. Do not mix it with `write` without calling `direct` again.
+   */
+  direct?(): ResultAsync<(chunk: Uint8Array) => Result<void, ImageError>, ImageError>;
   /** Drops what was written (the server ignored `Range` and restarts from byte 0). */
   reset(): ResultAsync<void, ImageError>;
   /**
