@@ -354,13 +354,16 @@ export type Fault =
   | { kind: "status"; status: number; retryAfter?: string; wwwAuthenticate?: string }
   | { kind: "slow"; bytesPerTick: number }
   | { kind: "redirect"; to: string }
-  | { kind: "reset" };
+  | { kind: "reset" }
+  /** The upstream's body re-sent with `Transfer-Encoding: chunked` instead of its `Content-Length`. */
+  | { kind: "chunked" };
 
 export interface FaultProxy {
   readonly host: string;
   /** Decides per request (method, path, headers) what fault to inject. */
   fault: (req: IncomingMessage) => Fault | undefined;
-  readonly log: Array<{ method: string; path: string; range?: string; auth: boolean; at: number }>;
+  /** `close`: the request asked for `Connection: close` (berth's socket reads do; undici keeps connections alive). */
+  readonly log: Array<{ method: string; path: string; range?: string; auth: boolean; close: boolean; at: number }>;
   /** Requests whose path contains `/blobs/` being served right now, and the most seen at once. */
   readonly blobs: { active: number; max: number };
   stop(): Promise<void>;
@@ -383,6 +386,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       path: req.url ?? "",
       ...(req.headers.range ? { range: String(req.headers.range) } : {}),
       auth: req.headers.authorization !== undefined,
+      close: req.headers.connection === "close",
       at: Date.now(),
     });
     if (req.url?.includes("/blobs/")) {
@@ -413,6 +417,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     }
     const headers = { ...req.headers, host: upstream };
     const up = httpRequest({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers }, (ur) => {
+      if (fault?.kind === "chunked") {
+        const { "content-length": _dropped, ...rest } = ur.headers;
+        res.writeHead(ur.statusCode ?? 502, { ...rest, "transfer-encoding": "chunked" });
+        ur.pipe(res);
+        return;
+      }
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       let seen = 0;
       if (!fault) {

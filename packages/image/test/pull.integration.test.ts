@@ -603,6 +603,47 @@ describe.skipIf(!s)("fault injection through a loopback proxy", () => {
     expect(p.log.filter((l) => l.method === "HEAD")).toHaveLength(2);
   });
 
+  it("reads plain-HTTP blobs off sockets of their own; socketBlobs: false sends them through undici", async () => {
+    const p = proxy as FaultProxy;
+    for (const socketBlobs of [true, false]) {
+      p.log.length = 0;
+      await using client = clientFor(p.host, socketBlobs ? {} : { socketBlobs });
+      const dir = layout();
+      const r = await pull(`${p.host}/${repo}:v1`, { client, target: createOciLayoutTarget(dir) });
+      expect(r._unsafeUnwrap().digest).toBe(img.manifest.digest);
+      const blobGets = p.log.filter((l) => l.path.includes("/blobs/"));
+      expect(blobGets).toHaveLength(2); // config and layer
+      // One `Connection: close` GET per blob on the socket path; undici keeps its connections alive.
+      expect(blobGets.map((l) => l.close)).toEqual([socketBlobs, socketBlobs]);
+      skopeoRoundTrip(dir, "v1");
+    }
+  });
+
+  it("a chunked blob response hands the host's blobs over to undici, and the pull completes", async () => {
+    const p = proxy as FaultProxy;
+    p.log.length = 0;
+    p.fault = (req) => (req.url?.includes("/blobs/") && req.method === "GET" ? { kind: "chunked" } : undefined);
+    try {
+      await using client = clientFor(p.host);
+      const dir = layout();
+      const r = await pull(`${p.host}/${repo}:v1`, {
+        client,
+        target: createOciLayoutTarget(dir),
+        concurrency: 1,
+      });
+      expect(r._unsafeUnwrap().digest).toBe(img.manifest.digest);
+      const blobGets = p.log.filter((l) => l.path.includes("/blobs/"));
+      // The first blob is asked for on a socket, refused (chunked) and asked again through undici; the second goes
+      // straight to undici.
+      expect(blobGets.map((l) => l.close)).toEqual([true, false, false]);
+      expect(blobGets[0]?.path).toBe(blobGets[1]?.path);
+      expect(skopeoInspect(dir, "v1").Layers).toEqual([img.layers[0]?.digest]);
+      skopeoRoundTrip(dir, "v1");
+    } finally {
+      p.fault = () => undefined;
+    }
+  });
+
   it("honors the concurrency setting (1 and 3 blobs at once)", async () => {
     const p = proxy as FaultProxy;
     const many = image(
