@@ -677,6 +677,29 @@ describe("containerd target: same-host local content", () => {
     expect(partials(r)).toEqual([]);
   });
 
+  it("probes a root once per process, and again after a commit on it fell back to streaming", async () => {
+    const r = root();
+    const first = fakeContainerd({ contentRoot: r });
+    const t1 = createContainerdTarget(first.client, { unpack: false });
+    await writeBlob(t1, twoLayers(first).l0);
+    expect(t1.localContent?.reason).toBe("the daemon shares a probe blob placed in its content store");
+    // Same root, but this daemon does not see placed files: the cached probe lets the target place the blob, the
+    // commit finds containerd without it and streams it instead, and the root is forgotten.
+    const blind = fakeContainerd({ contentRoot: r, seesPlaced: false });
+    const t2 = createContainerdTarget(blind.client, { unpack: false });
+    const { l1, config } = twoLayers(blind); // not l0: its file is in the store already, so it would stream anyway
+    await writeBlob(t2, l1);
+    expect(blind.calls.filter((c) => c.startsWith("commit"))).toEqual([
+      expect.stringMatching(new RegExp(`^commit layer ${l1.digest.slice(7, 15)} \\([1-9]\\d* messages\\)$`)),
+    ]);
+    expect(blind.blobs.get(l1.digest)?.bytes.equals(l1.bytes)).toBe(true);
+    expect(t2.localContent?.active).toBe(false);
+    expect(t2.localContent?.reason).toMatch(/containerd did not share/);
+    const t3 = createContainerdTarget(blind.client, { unpack: false });
+    await writeBlob(t3, config);
+    expect(t3.localContent?.reason).toMatch(/does not see blobs placed/);
+  });
+
   it("uses the root given in localContent instead of the one the daemon reports", async () => {
     const reported = root();
     const mine = root();

@@ -33,6 +33,12 @@ export const DEFAULT_SNAPSHOTTER = "overlayfs";
 const MAX_QUEUED_BYTES = 8 << 20;
 /** Largest WRITE message (containerd's Go client sends 1 MiB). */
 const MESSAGE_BYTES = 1 << 20;
+/**
+ * Content roots whose probe passed in this process: later targets on the same root skip the probe (a blob write and
+ * removal, ~30-50 ms before the first download). A root whose commit falls back to streaming is dropped, so a daemon
+ * that stops seeing placed blobs is probed again by the next target.
+ */
+const probedRoots = new Set<string>();
 
 /**
  * Hands whole pulls to containerd 2.x's Transfer service (the daemon fetches, verifies, unpacks and records the
@@ -520,8 +526,12 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
       const found = localContentRoot(plugins.value);
       if ("reason" in found) return { active: false, reason: found.reason };
       const root = typeof mode === "object" ? mode.root : found.root;
+      if (probedRoots.has(root)) {
+        return { active: true, reason: "the daemon shared a probe blob placed in its content store (earlier)", root };
+      }
       const failed = await probeLocalContent(client.content, root);
       if (failed !== undefined) return { active: false, reason: failed, root };
+      probedRoots.add(root);
       void sweepPartials(root).mapErr((e) => {
         debugLocal("sweeping stale partials in %s failed: %s", root, e.message);
       });
@@ -532,6 +542,7 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
     return localDecision;
   };
   const fallBack = (reason: string): void => {
+    if (localStatus?.root !== undefined) probedRoots.delete(localStatus.root);
     if (localStatus?.active === false) return;
     const st = setLocal({ active: false, reason, ...(localStatus?.root ? { root: localStatus.root } : {}) });
     localDecision = Promise.resolve(st);
