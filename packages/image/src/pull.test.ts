@@ -30,6 +30,8 @@ function fakeRegistry(chunks: readonly number[]) {
   );
   /** Every chunk served, in order: [layer index, byte offset after it]. */
   const served: Array<[number, number]> = [];
+  /** Every blob request: [layer index (-1: not a layer), how many chunks had been served when it was opened]. */
+  const opened: Array<[number, number]> = [];
   const client: RegistryClient = {
     resolve: () =>
       okAsync({
@@ -42,6 +44,7 @@ function fakeRegistry(chunks: readonly number[]) {
     openBlob(_ref, digest, options = {}) {
       const bytes = blobs.get(digest) as Buffer;
       const index = layerDescriptors.findIndex((l) => l.digest === digest);
+      opened.push([index, served.length]);
       const start = options.offset ?? 0;
       let stopped = false;
       const body = (async function* () {
@@ -64,7 +67,7 @@ function fakeRegistry(chunks: readonly number[]) {
     close: async () => undefined,
     [Symbol.asyncDispose]: async () => undefined,
   };
-  return { client, layers: layerDescriptors, served };
+  return { client, layers: layerDescriptors, served, opened };
 }
 
 /** A target keeping blobs in memory; records the order blobs are committed in. */
@@ -148,6 +151,17 @@ describe("pull's download order", () => {
     const secondHalfway = served.findIndex(([at, end]) => at === 1 && end >= 16 * CHUNK);
     expect(started[2]).toBeGreaterThan(secondHalfway);
     expect(finished[2]).toBeGreaterThan(finished[0] as number);
+  });
+
+  it("a held-back layer sends its request only once the gate lets it read (no idle connection)", async () => {
+    const { served, layers, opened } = await run(true);
+    for (let i = 1; i < layers.length; i++) {
+      const at = opened.find(([index]) => index === i)?.[1] ?? -1;
+      expect(at).toBeGreaterThan(0);
+      // What the predecessor held when layer i's request went out: at least its head start (75% of it).
+      const held = Math.max(0, ...served.slice(0, at).flatMap(([index, end]) => (index === i - 1 ? [end] : [])));
+      expect(held).toBeGreaterThanOrEqual(0.75 * (layers[i - 1] as Descriptor).size);
+    }
   });
 
   it("with one download at a time, the order is the manifest's and nothing waits", async () => {

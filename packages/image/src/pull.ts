@@ -410,6 +410,9 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
         blobEvent(d, initial >= d.size ? "exists" : initial > 0 ? "resuming" : "fetching", initial);
         for (;;) {
           if (writer.offset >= d.size) break;
+          // Held back by the in-order gate before the request, not after: no connection sits idle meanwhile.
+          if (gate && at > 0 && !gate.mayRead(at)) await gate.ready(at, signal);
+          if (signal.aborted) throw aborted(reference, signal.reason);
           const start = writer.offset;
           const blob = await unwrap(
             client.openBlob(ref, d.digest, {

@@ -498,6 +498,26 @@ describe("socketGet: failures", () => {
   });
 });
 
+describe("socketGet: the idle timeout counts only the server's silence", () => {
+  it("does not time out while the consumer holds the body (late attach, a slow sink)", async () => {
+    const body = randomBytes(4 * 1024 * 1024);
+    const s = await serve((c) => {
+      c.socket.write(head("200 OK", { "Content-Length": body.length }));
+      c.socket.write(body);
+    });
+    const res = await socketGet(s.url(), { headers: {}, idleTimeoutMs: 100 });
+    await sleep(250); // nobody reads: longer than the idle timeout
+    const hash = createHash("sha256");
+    let calls = 0;
+    await res.body.pipeTo((chunk) => {
+      hash.update(chunk);
+      return ++calls === 2 ? sleep(250).then(() => undefined) : undefined;
+    });
+    expect(hash.digest("hex")).toBe(createHash("sha256").update(body).digest("hex"));
+    expect(calls).toBeGreaterThan(2);
+  });
+});
+
 describe("socketGet: back-pressure, abort and release", () => {
   it("stops reading while the sink's promise is pending, then delivers every byte in order", async () => {
     const body = randomBytes(24 * 1024 * 1024);

@@ -24,7 +24,10 @@ export type BodySink = (chunk: Uint8Array) => Promise<void> | undefined;
 export interface SocketRequestOptions {
   readonly headers: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal | undefined;
-  /** Milliseconds with no progress (connecting, the head, the body) before the request fails (default 300 000). */
+  /**
+   * Milliseconds with no progress (connecting, the head, the body while it is read) before the request fails
+   * (default 300 000). Time the consumer holds the body paused does not count.
+   */
   readonly idleTimeoutMs?: number;
 }
 
@@ -101,16 +104,29 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   #error: Error | undefined;
   #settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
   readonly #finish: () => void;
+  readonly #idleMs: number;
 
-  /** @internal */
-  constructor(socket: Socket, remaining: number | undefined, chunked: boolean, early: Buffer, finish: () => void) {
+  /**
+   * @internal `idleMs`: the idle timeout, armed only while the body is being read (not while its consumer holds
+   * it paused: that is not the server's silence).
+   */
+  constructor(
+    socket: Socket,
+    remaining: number | undefined,
+    chunked: boolean,
+    early: Buffer,
+    finish: () => void,
+    idleMs: number,
+  ) {
     this.#socket = socket;
     this.#remaining = remaining;
     this.#chunked = chunked;
     this.#finish = finish;
+    this.#idleMs = idleMs;
     if (remaining === 0) this.#end();
     else if (early.length > 0) this.#early.push(remaining === undefined ? early : early.subarray(0, remaining));
     if (remaining !== undefined && early.length > 0) this.#take(Math.min(early.length, remaining));
+    this.#pause();
   }
 
   /** True once every byte of the body was read (or it failed). */
@@ -151,13 +167,16 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
       return false;
     }
     if (wait) {
+      this.#pause();
       wait.then(
         () => this.#resume(),
         (e: unknown) => this.fail(e as Error),
       );
       return false;
     }
-    return this.#sink !== undefined || (this.#attached && this.#queued < ITERATOR_QUEUE_BYTES);
+    const more = this.#sink !== undefined || (this.#attached && this.#queued < ITERATOR_QUEUE_BYTES);
+    if (!more) this.#pause();
+    return more;
   }
 
   /** @internal The connection ended (EOF). */
@@ -282,8 +301,14 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
     this.#wake?.();
   }
 
+  /** The consumer holds the body: the socket is (or is about to be) paused, and the idle timer with it. */
+  #pause(): void {
+    this.#socket.setTimeout(0);
+  }
+
   #resume(): void {
     if (this.ended) return;
+    this.#socket.setTimeout(this.#idleMs);
     this.#socket.resume();
   }
 }
@@ -309,6 +334,7 @@ export function socketGet(url: URL, options: SocketRequestOptions): Promise<Sock
     lines.push(`${name}: ${value}`);
   }
   const request = `${lines.join("\r\n")}\r\n\r\n`;
+  const idleMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   const port = url.port === "" ? 80 : Number(url.port);
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   return new Promise<SocketResponse>((resolve, reject) => {
@@ -369,7 +395,7 @@ export function socketGet(url: URL, options: SocketRequestOptions): Promise<Sock
           failHead(errorWithCode(`bad Content-Length ${JSON.stringify(length)}`, "EPROTO"));
           return false;
         }
-        body = new SocketBody(socket, remaining, chunked, rest, finish);
+        body = new SocketBody(socket, remaining, chunked, rest, finish, idleMs);
         settled = true;
         debug(
           "GET %s: HTTP %d, %s",
@@ -383,11 +409,8 @@ export function socketGet(url: URL, options: SocketRequestOptions): Promise<Sock
     };
     const socket = connect({ host: hostname, port, onread: { buffer, callback: onRead } });
     socket.setNoDelay(true);
-    socket.setTimeout(options.idleTimeoutMs ?? IDLE_TIMEOUT_MS, () => {
-      const e = errorWithCode(
-        `no progress from ${url.host} for ${options.idleTimeoutMs ?? IDLE_TIMEOUT_MS} ms`,
-        "ETIMEDOUT",
-      );
+    socket.setTimeout(idleMs, () => {
+      const e = errorWithCode(`no progress from ${url.host} for ${idleMs} ms`, "ETIMEDOUT");
       if (body) body.fail(e);
       else failHead(e);
     });
