@@ -247,8 +247,15 @@ describe.skipIf(!s).each(s?.daemons ?? [])("running containers on $name", (daemo
 
   it("writes output to a file:// log URI", async () => {
     const log = join(scratch, `${uniqueName("log")}.log`);
+    // The sleep is for containerd's shim, not for berth: its file logger hands the stdout copier the file itself and
+    // only the stderr copier the shared, counted handle, so when stdout ends first (the process exits) the file is
+    // closed under a stderr copy that has not run yet. On a loaded machine that lost "err-to-file" on both daemons;
+    // a second of slack lets the stderr copy finish before the exit.
     await withContainer(
-      { args: ["sh", "-c", "echo to-file; echo err-to-file >&2"], stdio: { kind: "log", uri: `file://${log}` } },
+      {
+        args: ["sh", "-c", "echo to-file; echo err-to-file >&2; sleep 1"],
+        stdio: { kind: "log", uri: `file://${log}` },
+      },
       async (c) => {
         expect(unwrap(await c.exited).exitStatus).toBe(0);
         const content = await eventually(
