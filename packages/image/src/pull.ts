@@ -411,7 +411,7 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
         for (;;) {
           if (writer.offset >= d.size) break;
           // Held back by the in-order gate before the request, not after: no connection sits idle meanwhile.
-          if (gate && at > 0 && !gate.mayRead(at)) await gate.ready(at, signal);
+          if (gate && at > 0) await gate.ready(at, signal);
           if (signal.aborted) throw aborted(reference, signal.reason);
           const start = writer.offset;
           const blob = await unwrap(

@@ -8,7 +8,7 @@ import type { CredentialsProvider, RegistryCredentials } from "./credentials.js"
 import { ImageError } from "./errors.js";
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from "./manifest.js";
 import { type ImageReference, isDigest } from "./reference.js";
-import { type BodySink, type SocketBody, socketGet, UnsupportedFraming } from "./socket-http.js";
+import { type BodySink, headerValue, SocketBody, socketGet, UnsupportedFraming } from "./socket-http.js";
 
 const debug = createDebug("berth:image:registry");
 const debugAuth = createDebug("berth:image:auth");
@@ -148,7 +148,7 @@ interface SendOptions {
   readonly socket?: boolean;
 }
 
-/** A response from {@link Client.#send}: undici's, or one read by {@link socketGet} (then `socketBody` is set). */
+/** A response from {@link Client.#send}: undici's, or one read by {@link socketGet} (its body a {@link SocketBody}). */
 interface SentResponse {
   readonly statusCode: number;
   readonly headers: Record<string, string | string[] | undefined>;
@@ -157,7 +157,6 @@ interface SentResponse {
     text(): Promise<string>;
     destroy(): unknown;
   };
-  readonly socketBody?: SocketBody;
 }
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -175,11 +174,6 @@ function registryErrorDetail(body: string): string {
     // not JSON
   }
   return body.slice(0, 200);
-}
-
-function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 class Client implements RegistryClient {
@@ -527,8 +521,7 @@ class Client implements RegistryClient {
       const parsed = new URL(url);
       if (!this.#chunkedHosts.has(parsed.host)) {
         try {
-          const res = await socketGet(parsed, { headers, signal: o.signal });
-          return { ...res, socketBody: res.body };
+          return await socketGet(parsed, { headers, signal: o.signal });
         } catch (e) {
           if (!(e instanceof UnsupportedFraming)) throw e;
           debug("%s: %s; its blobs go through undici from now on", o.what, e.message);
@@ -717,12 +710,12 @@ class Client implements RegistryClient {
     if (offset > 0) headers.range = `bytes=${offset}-`;
     const toBlob = (res: SentResponse): BlobResponse => {
       const honored = offset > 0 && res.statusCode === 206;
-      const socketBody = res.socketBody;
+      const body = res.body;
       return {
         offset: honored ? offset : 0,
-        body: res.body,
-        cancel: () => res.body.destroy(),
-        ...(socketBody ? { pipeTo: (sink: BodySink) => socketBody.pipeTo(sink) } : {}),
+        body,
+        cancel: () => body.destroy(),
+        ...(body instanceof SocketBody ? { pipeTo: (sink: BodySink) => body.pipeTo(sink) } : {}),
       };
     };
     const fromRegistry = () =>

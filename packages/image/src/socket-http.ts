@@ -63,7 +63,8 @@ function parseHead(text: string): { statusCode: number; headers: Record<string, 
   return { statusCode: Number(status[1]), headers };
 }
 
-function single(headers: Record<string, string | string[]>, name: string): string | undefined {
+/** The first value of a (lower-cased) header. */
+export function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
@@ -123,7 +124,7 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
     this.#chunked = chunked;
     this.#finish = finish;
     this.#idleMs = idleMs;
-    if (remaining === 0) this.#end();
+    if (remaining === 0) this.#ended = true;
     else if (early.length > 0) this.#early.push(remaining === undefined ? early : early.subarray(0, remaining));
     if (remaining !== undefined && early.length > 0) this.#take(Math.min(early.length, remaining));
     this.#pause();
@@ -183,7 +184,7 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   onEnd(): void {
     if (this.ended) return;
     if (this.#remaining === undefined) {
-      this.#end();
+      this.#ended = true;
       this.#done();
       return;
     }
@@ -280,11 +281,7 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   #take(n: number): void {
     if (this.#remaining === undefined) return;
     this.#remaining -= n;
-    if (this.#remaining <= 0) this.#end();
-  }
-
-  #end(): void {
-    this.#ended = true;
+    if (this.#remaining <= 0) this.#ended = true;
   }
 
   /** Fails a body whose bytes were all read (the sink rejected the last one). */
@@ -383,12 +380,12 @@ export function socketGet(url: URL, options: SocketRequestOptions): Promise<Sock
           continue;
         }
         const { statusCode, headers } = parsed;
-        const chunked = /\bchunked\b/i.test(single(headers, "transfer-encoding") ?? "");
+        const chunked = /\bchunked\b/i.test(headerValue(headers, "transfer-encoding") ?? "");
         if (chunked && statusCode >= 200 && statusCode < 300) {
           failHead(new UnsupportedFraming(`${url.host} sent a chunked body`));
           return false;
         }
-        const length = single(headers, "content-length");
+        const length = headerValue(headers, "content-length");
         const remaining =
           statusCode === 204 || statusCode === 304 ? 0 : !chunked && length !== undefined ? Number(length) : undefined;
         if (remaining !== undefined && !(Number.isSafeInteger(remaining) && remaining >= 0)) {
@@ -418,14 +415,13 @@ export function socketGet(url: URL, options: SocketRequestOptions): Promise<Sock
       if (body) body.fail(e);
       else failHead(e);
     });
-    socket.on("end", () => {
+    // EOF, or the socket gone without one (each is a no-op once the body or the head settled).
+    const onGone = () => {
       if (body) body.onEnd();
       else failHead(errorWithCode(`${url.host} closed the connection before a response`, "ECONNRESET"));
-    });
-    socket.on("close", () => {
-      if (body) body.onEnd();
-      else failHead(errorWithCode(`${url.host} closed the connection before a response`, "ECONNRESET"));
-    });
+    };
+    socket.on("end", onGone);
+    socket.on("close", onGone);
     signal?.addEventListener("abort", onAbort, { once: true });
     socket.write(request, "latin1");
   });
