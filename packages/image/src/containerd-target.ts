@@ -633,8 +633,10 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
         }
         // The snapshot is prepared before the layer's blob is in (as containerd's own unpacker does), so Diff.Apply
         // starts the moment the commit lands instead of after one more metadata transaction.
+        // Not cancelled by the signal: an abort mid-call could leave a snapshot the daemon made but this never saw.
+        // The wait below sees the abort and removes it.
         const key = `extract-${randomBytes(6).toString("hex")} ${chainId}`;
-        const mounts = await unwrap(snaps.prepare(key, parent, {}, { ...call, signal }));
+        const mounts = await unwrap(snaps.prepare(key, parent, {}, call));
         let started = Date.now();
         try {
           await abortable(slot(layer.digest).promise, signal);
@@ -868,6 +870,10 @@ export function createContainerdTarget(client: Containerd, options: ContainerdTa
       if (!unpackLayers) return;
       const s = signalFor(signal) ?? signal;
       unpacking = startUnpack(image, s, onUnpack);
+      return unpacking.done.then(
+        () => undefined,
+        () => undefined,
+      );
     },
     ...(options.transfer ? { delegate: (p: DelegatedPull, signal: AbortSignal) => delegate(p, signal) } : {}),
     putImage(record: ImageRecord, signal?: AbortSignal) {

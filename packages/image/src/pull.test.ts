@@ -173,6 +173,40 @@ describe("pull's download order", () => {
   });
 });
 
+describe("a failed pull and its target's own work", () => {
+  it("aborts the signal plan was given and returns only once plan's promise settled", async () => {
+    const registry = fakeRegistry([4, 4]);
+    const { target } = fakeTarget(true);
+    const steps: string[] = [];
+    target.plan = (_image, signal) =>
+      new Promise<void>((resolve) => {
+        signal.addEventListener("abort", () => {
+          steps.push("target saw the abort");
+          setTimeout(() => {
+            steps.push("target cleaned up");
+            resolve();
+          }, 50);
+        });
+      });
+    target.putImage = () => {
+      throw new Error("unreachable: the pull fails first");
+    };
+    const controller = new AbortController();
+    const pulling = pull("127.0.0.1:5000/berth/fake:v1", {
+      client: registry.client,
+      target,
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.type === "blob" && e.state === "fetching" && e.bytes > 0) controller.abort();
+      },
+    });
+    const r = await pulling;
+    steps.push("pull returned");
+    expect(r._unsafeUnwrapErr().code).toBe("Aborted");
+    expect(steps).toEqual(["target saw the abort", "target cleaned up", "pull returned"]);
+  });
+});
+
 describe("InOrderGate", () => {
   it("lets the head read, and the next one only once the head holds the head start more bytes", () => {
     const gate = new InOrderGate([1000, 1000, 10], 0.5);

@@ -252,6 +252,8 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
   const signal = controller.signal;
   // Every download, gRPC call and gate wait listens on it at once (a dozen is normal, not a leak).
   setMaxListeners(0, signal);
+  /** Settles once the target's own work for this pull (see `Target.plan`) is done or cleaned up. */
+  let planning: Promise<void> | undefined;
   try {
     emit({ type: "phase", phase: "resolve" });
     const resolved = await unwrap(client.resolve(ref, signal));
@@ -382,7 +384,7 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
         return result(totalBytes, true);
       }
     }
-    target.plan?.(planned, signal, (e) => emit({ type: "unpack", ...e }));
+    planning = target.plan?.(planned, signal, (e) => emit({ type: "unpack", ...e })) ?? undefined;
     if (!target.delegate) emit({ type: "phase", phase: "fetch" });
 
     let completed = 0;
@@ -517,6 +519,9 @@ async function runPull(ref: ImageReference, o: PullOptions): Promise<PullResult>
     emit({ type: "phase", phase: "done" });
     return result(fetchedBytes, false);
   } catch (e) {
+    // Stop what the target still does for this pull and let it clean up (e.g. a prepared snapshot) before returning.
+    controller.abort(e);
+    await planning;
     if (o.signal?.aborted && !(ImageError.is(e) && e.code === "Aborted")) throw aborted(reference, e);
     throw e;
   } finally {

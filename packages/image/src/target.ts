@@ -114,9 +114,11 @@ export interface Target {
   /**
    * Optional: told the chosen manifest's blobs once they are planned, before any download starts, so a target can
    * work on them as they arrive (containerd's target unpacks layer N as soon as layers 0..N are committed). Called
-   * at most once per pull, with the pull's signal (aborted when the pull fails). Must not throw.
+   * at most once per pull, with the pull's signal (aborted when the pull fails). Must not throw. May return a promise
+   * that settles (never rejects) once the work it started has finished or been cleaned up: a failed pull waits for
+   * it before it returns, so nothing the target was still undoing is visible afterwards.
    */
-  plan?(image: PlannedImage, signal: AbortSignal, onUnpack?: (event: UnpackEvent) => void): void;
+  plan?(image: PlannedImage, signal: AbortSignal, onUnpack?: (event: UnpackEvent) => void): void | Promise<void>;
   /** True when the target unpacks layers (then the pull reports an `unpack` phase and per-layer unpack events). */
   readonly unpacks?: boolean;
   /**
